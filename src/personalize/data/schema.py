@@ -1,0 +1,88 @@
+"""One data model for every source: user profiles (history items) and examples.
+
+LaMP stores a profile with every question; native folders store each user's history once.
+Both load into :class:`PersonalizationDataset`, which keeps one :class:`UserProfile` per user
+and a list of :class:`Example` that refer to it by ``user_id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from personalize.data.tasks import TaskSpec
+
+HistoryItem = Mapping[str, str]
+"""One history item: ``{"id": ..., <task fields>: ...}``, all values strings."""
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    """A user's history, oldest first where the source has an order."""
+
+    user_id: str
+    items: tuple[HistoryItem, ...]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One query for one user; ``output`` is ``None`` when no gold is known (e.g. a test split)."""
+
+    id: str
+    user_id: str
+    input: str
+    output: str | None
+
+
+@dataclass
+class PersonalizationDataset:
+    """Examples and the profiles they refer to.
+
+    Attributes:
+        task: the task spec (fields, labels, metrics).
+        split: ``train``/``dev``/``test`` or whatever the source calls it.
+        source: where the data came from (a path, or ``synthetic:<task>:seed=<n>``).
+        skipped: records dropped while loading, by reason, so that nothing is lost silently.
+    """
+
+    task: TaskSpec
+    split: str
+    examples: list[Example]
+    profiles: dict[str, UserProfile]
+    source: str
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def synthetic(self) -> bool:
+        return self.task.synthetic
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __iter__(self) -> Iterator[Example]:
+        return iter(self.examples)
+
+    def profile(self, example_or_user: Example | str) -> UserProfile:
+        user_id = example_or_user if isinstance(example_or_user, str) else example_or_user.user_id
+        return self.profiles[user_id]
+
+    def limit(self, n: int | None) -> PersonalizationDataset:
+        """The first ``n`` examples in file order (and only the profiles they use)."""
+        if n is None or n >= len(self.examples):
+            return self
+        examples = self.examples[:n]
+        users = {e.user_id for e in examples}
+        return PersonalizationDataset(
+            task=self.task,
+            split=self.split,
+            examples=examples,
+            profiles={u: p for u, p in self.profiles.items() if u in users},
+            source=self.source,
+            skipped=dict(self.skipped),
+        )
+
+    def golds(self) -> dict[str, str]:
+        return {e.id: e.output for e in self.examples if e.output is not None}

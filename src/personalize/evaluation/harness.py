@@ -1,0 +1,241 @@
+"""Run a method over a dataset, score it with the task's official metrics, write result files.
+
+Output folder:
+- ``predictions.json``: LaMP format ``{"task", "golds": [{"id", "output"}]}``;
+- ``results.json``: metrics, token accounting, speed, every setting, seed, versions, git commit;
+- ``details.jsonl``: one line per example (raw output, tokens, history items used).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from personalize.config import JsonConfig
+from personalize.data.schema import PersonalizationDataset
+from personalize.data.tasks import TaskSpec
+from personalize.errors import ConfigError
+from personalize.evaluation.provenance import git_commit, now_iso, package_versions
+from personalize.generation import DecodingConfig, generate, label_token_ids, score_labels
+from personalize.methods.base import Method, MethodContext
+from personalize.metrics import compute_metrics, write_lamp_outputs
+
+
+@dataclass(frozen=True)
+class EvalOptions(JsonConfig):
+    """Harness settings.
+
+    Attributes:
+        mode: ``generate`` (free generation), ``score`` (label scoring: every allowed label is
+            scored by log-likelihood, so the answer is always valid) or ``auto`` (``score`` for
+            classification/rating tasks, ``generate`` otherwise).
+        batch_size: examples per forward pass.
+        seed: seeds Python, NumPy and torch.
+        label_eos: label scoring scores ``label + EOS`` (the answer is exactly the label).
+    """
+
+    mode: Literal["auto", "generate", "score"] = "auto"
+    batch_size: int = 16
+    seed: int = 0
+    label_eos: bool = True
+    decoding: DecodingConfig = field(default_factory=DecodingConfig)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> EvalOptions:
+        data = dict(data)
+        decoding = DecodingConfig.from_dict(data.pop("decoding", {}), source=source)
+        base = super().from_dict(data, source=source)
+        return cls(**{**asdict(base), "decoding": decoding})
+
+    def resolved_mode(self, task: TaskSpec) -> str:
+        if self.mode != "auto":
+            if self.mode == "score" and not task.labels:
+                raise ConfigError(f"label scoring needs a fixed label list; task {task.name} has none")
+            return self.mode
+        return "score" if task.labels and task.kind in ("classification", "rating") else "generate"
+
+
+_DIGIT = re.compile(r"[1-5]")
+
+
+def normalise_answer(text: str, task: TaskSpec) -> str:
+    """Map a free-generated answer onto the task's label set where one applies.
+
+    Rating: the first digit 1-5 in the answer. Classification: the label the answer starts with,
+    else the first label mentioned (longest match first). Generation: unchanged. An answer with
+    no label stays as it is and is scored as invalid.
+    """
+    if task.kind == "rating":
+        match = _DIGIT.search(text)
+        return match.group(0) if match else text
+    if task.kind == "classification" and task.labels:
+        lowered = text.strip().lower()
+        by_length = sorted(task.labels, key=len, reverse=True)
+        for label in by_length:
+            if lowered.startswith(label.lower()):
+                return label
+        hits = [(lowered.find(label.lower()), -len(label), label) for label in by_length if label.lower() in lowered]
+        return min(hits)[2] if hits else text
+    return text
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        transient=False,
+    )
+
+
+def evaluate(
+    method: Method,
+    dataset: PersonalizationDataset,
+    *,
+    model: Any = None,
+    options: EvalOptions | None = None,
+    out_dir: str | Path | None = None,
+    encoder_factory: Any = None,
+    show_progress: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``method`` on every example of ``dataset``.
+
+    Args:
+        model: a :class:`personalize.models.LoadedModel` (``None`` for model-free methods).
+        out_dir: where to write the result files (``None``: write nothing).
+        extra: additional fields recorded in ``results.json`` (e.g. the data path, ``--limit``).
+
+    Returns:
+        The ``results.json`` record.
+    """
+    options = options or EvalOptions()
+    task = dataset.task
+    if len(dataset) == 0:
+        raise ConfigError(f"no examples to evaluate in {dataset.source} ({dataset.split})")
+    seed_everything(options.seed)
+    if method.needs_model and model is None:
+        raise ConfigError(f"method {method.name!r} needs a base model")
+    ctx = MethodContext(
+        task=task,
+        model=model.model if model is not None else None,
+        tokenizer=model.tokenizer if model is not None else None,
+        model_name=model.name if model is not None else None,
+        encoder_factory=encoder_factory,
+        seed=options.seed,
+    )
+    method.setup(ctx)
+    mode = options.resolved_mode(task) if method.needs_model else "direct"
+    max_new = options.decoding.max_new_tokens or task.max_new_tokens
+    label_ids = label_token_ids(model.tokenizer, list(task.labels), append_eos=options.label_eos) if mode == "score" else None
+
+    predictions: dict[str, str] = {}
+    records: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    examples = dataset.examples
+    progress = _progress() if show_progress else None
+    bar = progress.add_task(f"{method.name} on {task.name}", total=len(examples), rate="") if progress else None
+    if progress:
+        progress.start()
+    try:
+        for first in range(0, len(examples), options.batch_size):
+            batch = examples[first : first + options.batch_size]
+            profiles = [dataset.profile(e) for e in batch]
+            if not method.needs_model:
+                for e, p in zip(batch, profiles):
+                    answer = method.predict_direct(e, p)
+                    predictions[e.id] = answer
+                    records.append({"id": e.id, "raw": answer, "prompt_tokens": 0, "context_tokens": 0})
+            else:
+                prepared = method.prepare(batch, profiles)
+                device = model.device
+                inputs = {
+                    "attention_mask": prepared.attention_mask.to(device),
+                    "input_ids": prepared.input_ids.to(device) if prepared.input_ids is not None else None,
+                    "inputs_embeds": prepared.inputs_embeds.to(device) if prepared.inputs_embeds is not None else None,
+                }
+                if mode == "score":
+                    scores = score_labels(ctx.model, label_ids=label_ids, pad_token_id=model.tokenizer.pad_token_id, **inputs)
+                    raws = [task.labels[i] for i in scores.argmax(-1).tolist()]
+                    answers = raws
+                else:
+                    raws = generate(ctx.model, model.tokenizer, decoding=options.decoding, max_new_tokens=max_new, **inputs)
+                    answers = [normalise_answer(r, task) for r in raws]
+                for i, e in enumerate(batch):
+                    predictions[e.id] = answers[i]
+                    record = {
+                        "id": e.id,
+                        "raw": raws[i],
+                        "prompt_tokens": prepared.prompt_tokens[i],
+                        "context_tokens": prepared.context_tokens[i],
+                    }
+                    if prepared.details:
+                        record.update(prepared.details[i])
+                    if mode == "score":
+                        record["label_logprobs"] = [round(float(x), 4) for x in scores[i].tolist()]
+                    records.append(record)
+            if progress:
+                elapsed = time.perf_counter() - start
+                progress.update(bar, advance=len(batch), rate=f"{len(records) / max(elapsed, 1e-9):.2f} ex/s")
+    finally:
+        if progress:
+            progress.stop()
+    wall = time.perf_counter() - start
+
+    golds = dataset.golds()
+    scored = {k: v for k, v in predictions.items() if k in golds}
+    metrics = compute_metrics(task, scored, golds) if golds else {}
+    results: dict[str, Any] = {
+        "task": task.name,
+        "synthetic": task.synthetic,
+        "split": dataset.split,
+        "data": dataset.source,
+        "n_examples": len(examples),
+        "skipped": dict(dataset.skipped),
+        "method": method.name,
+        "method_config": method.config.to_dict(),
+        "trainable_parameters": method.trainable_parameters,
+        "mode": mode,
+        "options": options.to_dict(),
+        "max_new_tokens": max_new if mode == "generate" else None,
+        "model": model.info() if model is not None else None,
+        "metrics": metrics,
+        "mean_context_tokens": float(np.mean([r["context_tokens"] for r in records])),
+        "mean_prompt_tokens": float(np.mean([r["prompt_tokens"] for r in records])),
+        "wall_seconds": round(wall, 3),
+        "examples_per_second": round(len(examples) / wall, 3) if wall > 0 else None,
+        "seed": options.seed,
+        "versions": package_versions(),
+        "git": git_commit(),
+        "created": now_iso(),
+        **(extra or {}),
+    }
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        lamp_name = task.name.replace("-", "_") if task.is_lamp else task.name
+        write_lamp_outputs(out / "predictions.json", lamp_name, predictions)
+        with (out / "details.jsonl").open("w", encoding="utf-8") as fh:
+            for record in records:
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    return results

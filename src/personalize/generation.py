@@ -1,0 +1,235 @@
+"""Batched greedy generation and label scoring on a (possibly soft-prompted) causal LM.
+
+Both take either token ids or ``inputs_embeds`` (soft-token methods), always left-padded, so the
+same code serves every method in a comparison.
+
+Loop control looks at the generated tokens only. transformers' ``repetition_penalty`` and
+``no_repeat_ngram_size`` also count the prompt, so they forbid copying words of the input,
+which ruins paraphrasing tasks.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from personalize.config import JsonConfig
+
+
+@dataclass(frozen=True)
+class DecodingConfig(JsonConfig):
+    """Decoding settings, the same for every method in a comparison and recorded in results.
+
+    Attributes:
+        max_new_tokens: generation budget; ``None`` uses the task's default.
+        no_repeat_ngram_size: forbid repeating an n-gram of the *generated* tokens (0: off).
+        repetition_penalty: CTRL-style penalty on tokens already *generated* (1.0: off).
+        postprocess: ``strip`` (whitespace only) or ``clean`` (first non-empty line, without
+            surrounding quotes or a leading "Paraphrase:"-style label).
+    """
+
+    max_new_tokens: int | None = None
+    no_repeat_ngram_size: int = 0
+    repetition_penalty: float = 1.0
+    postprocess: Literal["strip", "clean"] = "strip"
+
+
+class GeneratedNoRepeatNGram:
+    """``no_repeat_ngram_size`` restricted to tokens generated after position ``start``."""
+
+    def __init__(self, n: int, start: int) -> None:
+        self.n, self.start = n, start
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        generated = input_ids[:, self.start :]
+        if generated.shape[1] < self.n:
+            return scores
+        rows = generated.tolist()
+        for b, seq in enumerate(rows):
+            prefix = tuple(seq[len(seq) - self.n + 1 :])
+            banned = [seq[i + self.n - 1] for i in range(len(seq) - self.n + 1) if tuple(seq[i : i + self.n - 1]) == prefix]
+            if banned:
+                scores[b, banned] = -float("inf")
+        return scores
+
+
+class GeneratedRepetitionPenalty:
+    """CTRL repetition penalty over tokens generated after position ``start`` only."""
+
+    def __init__(self, penalty: float, start: int) -> None:
+        self.penalty, self.start = penalty, start
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        generated = input_ids[:, self.start :]
+        if generated.shape[1] == 0:
+            return scores
+        picked = torch.gather(scores, 1, generated)
+        picked = torch.where(picked < 0, picked * self.penalty, picked / self.penalty)
+        return scores.scatter(1, generated, picked)
+
+
+_LABEL_PREFIX = re.compile(r"^(paraphrase(d)?( tweet)?|rewritten( tweet)?|answer|output|tweet)\s*:\s*", re.I)
+
+
+def postprocess(text: str, mode: str) -> str:
+    text = text.strip()
+    if mode == "strip":
+        return text
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    text = lines[0] if lines else ""
+    text = _LABEL_PREFIX.sub("", text)
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        text = text[1:-1].strip()
+    return text
+
+
+def eos_token_ids(model: torch.nn.Module, tokenizer: object) -> list[int]:
+    ids: set[int] = set()
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if isinstance(configured, int):
+        ids.add(configured)
+    elif configured:
+        ids.update(configured)
+    if getattr(tokenizer, "eos_token_id", None) is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    return sorted(ids)
+
+
+@torch.inference_mode()
+def generate(
+    model: torch.nn.Module,
+    tokenizer: object,
+    *,
+    input_ids: torch.LongTensor | None = None,
+    inputs_embeds: torch.Tensor | None = None,
+    attention_mask: torch.LongTensor,
+    decoding: DecodingConfig,
+    max_new_tokens: int,
+) -> list[str]:
+    """Greedy generation with a KV cache for a left-padded batch.
+
+    Args:
+        input_ids: ``[batch, prompt_len]`` left-padded, or ``None`` when ``inputs_embeds`` is given.
+        inputs_embeds: ``[batch, prompt_len, hidden]`` left-padded.
+        attention_mask: ``[batch, prompt_len]``, 0 on padding.
+
+    Returns:
+        The decoded, post-processed continuation of each row.
+    """
+    start = 0 if input_ids is None else input_ids.shape[1]
+    processors = []
+    if decoding.no_repeat_ngram_size > 0:
+        processors.append(GeneratedNoRepeatNGram(decoding.no_repeat_ngram_size, start))
+    if decoding.repetition_penalty != 1.0:
+        processors.append(GeneratedRepetitionPenalty(decoding.repetition_penalty, start))
+    from transformers import LogitsProcessorList
+
+    out = model.generate(
+        input_ids=input_ids,
+        inputs_embeds=inputs_embeds,
+        attention_mask=attention_mask,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        temperature=None,
+        top_p=None,
+        top_k=None,
+        num_beams=1,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=eos_token_ids(model, tokenizer),
+        logits_processor=LogitsProcessorList(processors),
+        use_cache=True,
+    )
+    new_tokens = out[:, start:]
+    texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+    return [postprocess(t, decoding.postprocess) for t in texts]
+
+
+def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.LongTensor:
+    """Positions that skip left padding: ``[batch, len]``, 0 at each row's first real token."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def label_token_ids(tokenizer: object, labels: list[str], *, append_eos: bool = True) -> list[list[int]]:
+    """Token ids of each label as the start of the answer, optionally followed by EOS.
+
+    Appending EOS scores "the answer is exactly this label", so that a label that is a prefix of
+    a longer answer is not favoured.
+    """
+    eos = tokenizer.eos_token_id
+    result = []
+    for label in labels:
+        ids = tokenizer(label, add_special_tokens=False)["input_ids"]
+        result.append(ids + ([eos] if append_eos and eos is not None else []))
+    return result
+
+
+@torch.inference_mode()
+def score_labels(
+    model: torch.nn.Module,
+    *,
+    label_ids: list[list[int]],
+    attention_mask: torch.LongTensor,
+    input_ids: torch.LongTensor | None = None,
+    inputs_embeds: torch.Tensor | None = None,
+    pad_token_id: int = 0,
+) -> torch.Tensor:
+    """Log-likelihood of every label as the continuation of every prompt.
+
+    The prompt runs once (one forward over the left-padded batch, KV cache kept); all labels are
+    then scored in one more forward over the cache repeated per label, which costs only the
+    label tokens. Single-token labels need no second forward at all.
+
+    Args:
+        label_ids: ``L`` token-id lists (e.g. from :func:`label_token_ids`).
+        attention_mask: ``[batch, prompt_len]``.
+        input_ids / inputs_embeds: the prompts, ``[batch, prompt_len]`` / ``[batch, prompt_len, hidden]``.
+
+    Returns:
+        ``[batch, L]`` float32 summed log-probabilities.
+    """
+    device = attention_mask.device
+    batch = attention_mask.shape[0]
+    n_labels = len(label_ids)
+    positions = position_ids_from_mask(attention_mask)
+    out = model(
+        input_ids=input_ids,
+        inputs_embeds=inputs_embeds,
+        attention_mask=attention_mask,
+        position_ids=positions,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # [batch, vocab]
+    first_tokens = torch.tensor([ids[0] for ids in label_ids], device=device)
+    scores = first[:, first_tokens]  # [batch, L]
+    longest = max(len(ids) for ids in label_ids)
+    if longest == 1:
+        return scores
+
+    # Continuations: feed tokens 0..T-2 of each label; their logits predict tokens 1..T-1.
+    table = torch.full((n_labels, longest), pad_token_id, dtype=torch.long, device=device)
+    table_mask = torch.zeros((n_labels, longest), dtype=torch.long, device=device)
+    for i, ids in enumerate(label_ids):
+        table[i, : len(ids)] = torch.tensor(ids, device=device)
+        table_mask[i, : len(ids)] = 1
+    feed = table[:, :-1].repeat(batch, 1)  # [batch*L, T-1], rows ordered example-major
+    feed_mask = table_mask[:, :-1].repeat(batch, 1)
+    cache = out.past_key_values
+    cache.batch_repeat_interleave(n_labels)
+    prompt_mask = attention_mask.repeat_interleave(n_labels, dim=0)
+    next_pos = (attention_mask.sum(-1)).repeat_interleave(n_labels)[:, None]
+    cont = model(
+        input_ids=feed,
+        attention_mask=torch.cat([prompt_mask, feed_mask], dim=1),
+        position_ids=next_pos + torch.arange(longest - 1, device=device)[None, :],
+        past_key_values=cache,
+        use_cache=True,
+    )
+    logprobs = torch.log_softmax(cont.logits.float(), dim=-1)  # [batch*L, T-1, vocab]
+    targets = table[:, 1:].repeat(batch, 1)
+    target_mask = table_mask[:, 1:].repeat(batch, 1).float()
+    picked = torch.gather(logprobs, 2, targets[:, :, None]).squeeze(-1) * target_mask
+    return scores + picked.sum(-1).view(batch, n_labels)

@@ -1,0 +1,125 @@
+"""The method interface shared by every way of injecting user context.
+
+A method turns a batch of examples (and their users' profiles) into model inputs: token ids
+for text methods, ``inputs_embeds`` for soft-token methods. Reference baselines (``copy``,
+``user-majority``) answer directly without the model. The evaluation harness drives them all
+the same way, so their numbers are comparable.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from personalize.config import JsonConfig
+from personalize.data.schema import Example, UserProfile
+from personalize.data.tasks import TaskSpec
+from personalize.errors import ConfigError
+from personalize.registry import Registry
+
+
+@dataclass
+class MethodContext:
+    """What a method may use: the task, and (for model-based methods) the frozen base model.
+
+    ``encoder_factory`` loads the sentence encoder lazily, so methods that never need one don't
+    pay for it.
+    """
+
+    task: TaskSpec
+    model: torch.nn.Module | None = None
+    tokenizer: Any = None
+    model_name: str | None = None
+    encoder_factory: Callable[[], Any] | None = None
+    seed: int = 0
+
+
+@dataclass
+class PreparedBatch:
+    """Model inputs for a batch, left-padded.
+
+    Attributes:
+        attention_mask: ``[batch, prompt_len]``.
+        input_ids: ``[batch, prompt_len]`` or ``None`` when ``inputs_embeds`` is used.
+        inputs_embeds: ``[batch, prompt_len, hidden]`` or ``None``.
+        prompt_tokens: real (non-padding) prompt positions per example, soft tokens included.
+        context_tokens: positions per example that carry user context (history text or soft tokens).
+        details: per-example extra records (e.g. which history items were used).
+    """
+
+    attention_mask: torch.LongTensor
+    prompt_tokens: list[int]
+    context_tokens: list[int]
+    input_ids: torch.LongTensor | None = None
+    inputs_embeds: torch.Tensor | None = None
+    details: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Method(ABC):
+    """Base class; subclasses set ``name`` and ``config_class`` and are registered in ``METHODS``."""
+
+    name: str = ""
+    config_class: type[JsonConfig]
+    needs_model: bool = True
+
+    def __init__(self, config: JsonConfig) -> None:
+        self.config = config
+        self.ctx: MethodContext | None = None
+
+    def setup(self, ctx: MethodContext) -> None:
+        """Bind the method to a task and model; raise ConfigError if it cannot serve the task."""
+        self.ctx = ctx
+
+    @property
+    def trainable_parameters(self) -> int:
+        return 0
+
+    def describe(self) -> dict[str, Any]:
+        return {"method": self.name, "config": self.config.to_dict()}
+
+    # Model-free methods override this; model-based methods override `prepare`.
+    def predict_direct(self, example: Example, profile: UserProfile) -> str:
+        raise NotImplementedError
+
+    @abstractmethod
+    def prepare(self, examples: Sequence[Example], profiles: Sequence[UserProfile]) -> PreparedBatch | None:
+        """Model inputs for the batch, or ``None`` for model-free methods."""
+
+
+METHODS: Registry[Callable[[dict[str, Any]], Method]] = Registry("method")
+
+
+def register_method(name: str, cls: type[Method], fixed: dict[str, Any] | None = None) -> None:
+    """Register ``cls`` under ``name``; ``fixed`` pins config fields (e.g. ``none`` is text with k=0)."""
+
+    def factory(overrides: dict[str, Any]) -> Method:
+        clash = {k: v for k, v in overrides.items() if k in (fixed or {}) and v != fixed[k]}
+        if clash:
+            raise ConfigError(f"method {name!r} fixes {fixed}; it cannot take {clash}")
+        merged = {**overrides, **(fixed or {})}
+        method = cls(cls.config_class.from_dict(merged, source=f"method {name!r} settings"))
+        method.name = name
+        return method
+
+    METHODS.register(name, factory)
+
+
+def make_method(name: str, settings: dict[str, Any] | None = None) -> Method:
+    """Build a registered method from its settings (unknown settings are errors)."""
+    return METHODS.get(name)(dict(settings or {}))
+
+
+def left_pad(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.LongTensor, torch.LongTensor]:
+    """Left-pad token-id lists: returns ``(input_ids, attention_mask)``, both ``[batch, max_len]``."""
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        if seq:
+            ids[row, width - len(seq) :] = torch.tensor(list(seq), dtype=torch.long)
+            mask[row, width - len(seq) :] = 1
+    return ids, mask

@@ -1,0 +1,393 @@
+"""Task metrics with the official LaMP evaluation semantics, and LaMP's output-file format.
+
+* **classification** (LaMP-1, LaMP-2, synthetic-pref): ``accuracy`` and ``f1``, the macro-F1
+  over the task's fixed label list. Predictions and golds are stripped; a prediction that is not
+  exactly one of the labels maps to ``-1`` (wrong, in no class). The macro average runs over
+  *every* label in the list, a label that never occurs contributing an F1 of 0 — the same as
+  ``sklearn.metrics.f1_score(labels=range(len(labels)), average="macro", zero_division=0)``.
+* **rating** (LaMP-3): ``mae`` and ``rmse``. A prediction is stripped and parsed with
+  :func:`float`; one that is not a number is scored as whichever of 1 and 5 the official code
+  picks: ``1.0 if abs(1 - y) > abs(5 - y) else 5.0`` for gold ``y`` (gold 1, 2 and 3 → 5;
+  gold 4 and 5 → 1). ``nan`` and ``inf`` parse as floats but count as not a number here, so that
+  a single such output cannot turn the whole score into ``nan``.
+* **generation** (LaMP-4/5/7, synthetic-style): ``rouge-1`` and ``rouge-L`` are the mean over
+  examples of the F-measure from ``rouge_score`` (no stemming; its tokenizer lowercases and
+  keeps only ``[a-z0-9]`` runs), and ``bleu`` is sacrebleu's corpus BLEU on a **0-100** scale.
+  Predictions and golds are stripped first, as the official post-processing does.
+
+All ids are strings: an integer id read from a file (or passed in a mapping) is converted
+with :func:`str`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from personalize.data.tasks import TaskSpec, get_task
+from personalize.errors import DataError, PersonalizeError
+
+__all__ = [
+    "compute_metrics",
+    "per_example_scores",
+    "read_lamp_outputs",
+    "score_files",
+    "write_lamp_outputs",
+]
+
+_MAX_IDS_SHOWN = 10
+INVALID_LABEL = -1
+"""Class index of a classification prediction that is not in the task's label list."""
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
+
+
+def compute_metrics(
+    task: TaskSpec, predictions: Mapping[str, str], golds: Mapping[str, str]
+) -> dict[str, float]:
+    """Score ``predictions`` against ``golds`` (both ``id -> output``) for ``task``.
+
+    Returns:
+        A dict with exactly the keys of ``task.metric_names``: ``accuracy``/``f1``,
+        ``mae``/``rmse`` or ``rouge-1``/``rouge-L``/``bleu`` (BLEU on a 0-100 scale; accuracy,
+        F1 and ROUGE on 0-1).
+
+    Raises:
+        DataError: no examples; ids that are in one mapping but not the other (named, with
+            counts); a gold label outside the task's label list; a non-numeric rating gold.
+    """
+    ids, preds, refs = _aligned(predictions, golds)
+    if task.kind == "classification":
+        pred_idx, gold_idx = _class_indices(task, ids, preds, refs)
+        return {
+            "accuracy": float(np.mean(pred_idx == gold_idx)),
+            "f1": _macro_f1(pred_idx, gold_idx, len(_labels(task))),
+        }
+    if task.kind == "rating":
+        errors = _rating_errors(ids, preds, refs)
+        return {
+            "mae": float(np.mean(errors)),
+            "rmse": float(np.sqrt(np.mean(errors**2))),
+        }
+    if task.kind == "generation":
+        preds = [p.strip() for p in preds]
+        refs = [r.strip() for r in refs]
+        rouge = _rouge_scores(preds, refs)
+        return {
+            "rouge-1": float(np.mean([r[0] for r in rouge])),
+            "rouge-L": float(np.mean([r[1] for r in rouge])),
+            "bleu": _corpus_bleu(preds, refs),
+        }
+    raise PersonalizeError(f"task {task.name!r} has unknown kind {task.kind!r}")
+
+
+def per_example_scores(
+    task: TaskSpec, predictions: Mapping[str, str], golds: Mapping[str, str]
+) -> dict[str, dict[str, float]]:
+    """Per-example scores, in the golds' order, for reports and error analysis.
+
+    Each id maps to:
+
+    * classification: ``correct`` (1.0/0.0) and ``valid`` (1.0 if the prediction is a label);
+    * rating: ``abs_error`` and ``valid`` (1.0 if the prediction parsed as a number);
+    * generation: ``rouge-1`` and ``rouge-L`` (F-measures; BLEU is corpus-level only).
+
+    Raises the same :class:`DataError` as :func:`compute_metrics`.
+    """
+    ids, preds, refs = _aligned(predictions, golds)
+    if task.kind == "classification":
+        pred_idx, gold_idx = _class_indices(task, ids, preds, refs)
+        return {
+            i: {"correct": float(p == g), "valid": float(p != INVALID_LABEL)}
+            for i, p, g in zip(ids, pred_idx.tolist(), gold_idx.tolist())
+        }
+    if task.kind == "rating":
+        errors = _rating_errors(ids, preds, refs)
+        return {
+            i: {"abs_error": float(e), "valid": float(_parse_rating(p) is not None)}
+            for i, p, e in zip(ids, preds, errors.tolist())
+        }
+    if task.kind == "generation":
+        rouge = _rouge_scores([p.strip() for p in preds], [r.strip() for r in refs])
+        return {i: {"rouge-1": r1, "rouge-L": rl} for i, (r1, rl) in zip(ids, rouge)}
+    raise PersonalizeError(f"task {task.name!r} has unknown kind {task.kind!r}")
+
+
+def read_lamp_outputs(path: str | Path) -> tuple[str | None, dict[str, str]]:
+    """Read a LaMP outputs file: ``{"task": "LaMP_7", "golds": [{"id": ..., "output": ...}]}``.
+
+    The same format holds golds and predictions. Ids may be strings or integers in the file and
+    come back as strings, in file order.
+
+    Returns:
+        ``(task, outputs)``: the file's ``task`` field (``None`` when absent) and ``id -> output``.
+
+    Raises:
+        DataError: unreadable file, malformed JSON, missing/mistyped keys, duplicate ids — the
+            message names the file and, for a record, its index in ``golds``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read LaMP outputs file: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text: {exc}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: malformed JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise DataError(
+            f"{path}: expected a JSON object with a 'golds' list, got {type(data).__name__}"
+        )
+    task = data.get("task")
+    if task is not None and not isinstance(task, str):
+        raise DataError(f"{path}: 'task' must be a string, got {type(task).__name__}")
+    if "golds" not in data:
+        raise DataError(f"{path}: missing key 'golds' (expected {{'task': ..., 'golds': [...]}})")
+    records = data["golds"]
+    if not isinstance(records, list):
+        raise DataError(f"{path}: 'golds' must be a list, got {type(records).__name__}")
+    outputs: dict[str, str] = {}
+    for index, record in enumerate(records):
+        where = f"{path}: golds[{index}]"
+        if not isinstance(record, dict):
+            raise DataError(f"{where}: expected an object, got {type(record).__name__}")
+        for key in ("id", "output"):
+            if key not in record:
+                raise DataError(f"{where}: missing key {key!r}")
+        raw_id = record["id"]
+        if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
+            raise DataError(f"{where}: 'id' must be a string or integer, got {raw_id!r}")
+        output = record["output"]
+        if not isinstance(output, str):
+            raise DataError(
+                f"{where} (id {raw_id!r}): 'output' must be a string, got {type(output).__name__}"
+            )
+        example_id = str(raw_id)
+        if example_id in outputs:
+            raise DataError(f"{where}: duplicate id {example_id!r}")
+        outputs[example_id] = output
+    return task, outputs
+
+
+def write_lamp_outputs(
+    path: str | Path, task_name: str | None, predictions: Mapping[str, str]
+) -> Path:
+    """Write ``predictions`` in LaMP's outputs format (what :func:`read_lamp_outputs` reads).
+
+    ``task_name`` is written as given (``None`` becomes ``null``); pass LaMP's own spelling,
+    e.g. ``"LaMP_7"``, for files meant for the official evaluation. Ids are written as strings,
+    in the mapping's order; the file is UTF-8 with ``ensure_ascii=False`` and ``indent=1``.
+    Parent folders are created.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    records: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for raw_id, output in predictions.items():
+        example_id = str(raw_id)
+        if example_id in seen:
+            raise DataError(f"{path}: duplicate id {example_id!r} in the predictions to write")
+        seen.add(example_id)
+        records.append({"id": example_id, "output": _as_text(output, "prediction", example_id)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        json.dump({"task": task_name, "golds": records}, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    return path
+
+
+def score_files(
+    task_name: str | None, golds_path: str | Path, preds_path: str | Path
+) -> dict[str, float]:
+    """Score a LaMP predictions file against a LaMP golds file.
+
+    The task is ``task_name`` when given, else the golds file's ``task`` field (``LaMP_7`` and
+    ``LaMP-7`` both work). When a name is given *and* the golds file names a different task,
+    that is an error rather than a silent choice.
+
+    Raises:
+        DataError: either file is malformed, no task is known, the tasks disagree, or the ids of
+            the two files differ (the message names them).
+    """
+    gold_task, golds = read_lamp_outputs(golds_path)
+    _, preds = read_lamp_outputs(preds_path)
+    if task_name is None and gold_task is None:
+        raise DataError(
+            f"{golds_path}: no 'task' field in the golds file; name the task explicitly"
+        )
+    task = get_task(task_name) if task_name is not None else _task_from_file(gold_task, golds_path)
+    if task_name is not None and gold_task is not None:
+        file_task = _task_from_file(gold_task, golds_path)
+        if file_task.name != task.name:
+            raise DataError(
+                f"{golds_path}: the file is for task {gold_task!r}, but task {task_name!r} "
+                "was requested"
+            )
+    try:
+        return compute_metrics(task, preds, golds)
+    except DataError as exc:
+        raise DataError(f"scoring {preds_path} against {golds_path}: {exc}") from exc
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _task_from_file(name: str, path: str | Path) -> TaskSpec:
+    try:
+        return get_task(name)
+    except PersonalizeError as exc:
+        raise DataError(f"{path}: unknown task {name!r} in the 'task' field ({exc})") from exc
+
+
+def _as_text(value: Any, what: str, example_id: str) -> str:
+    """An output as a string; ints and floats (e.g. a rating) are converted, others refused."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise DataError(f"{what} for id {example_id!r} must be a string, got {type(value).__name__}")
+
+
+def _show_ids(ids: list[str]) -> str:
+    shown = ", ".join(repr(i) for i in ids[:_MAX_IDS_SHOWN])
+    more = len(ids) - _MAX_IDS_SHOWN
+    return shown + (f", ... ({more} more)" if more > 0 else "")
+
+
+def _string_keyed(outputs: Mapping[Any, Any], what: str) -> dict[str, str]:
+    """``outputs`` with string ids and string values; ``what`` names a value in errors."""
+    result: dict[str, str] = {}
+    for raw_id, value in outputs.items():
+        example_id = str(raw_id)
+        if example_id in result:
+            raise DataError(f"{what}s: ids {example_id!r} collide once converted to strings")
+        result[example_id] = _as_text(value, what, example_id)
+    return result
+
+
+def _aligned(
+    predictions: Mapping[str, str], golds: Mapping[str, str]
+) -> tuple[list[str], list[str], list[str]]:
+    """Ids (in the golds' order), predictions and golds, after checking the ids match."""
+    preds = _string_keyed(predictions, "prediction")
+    refs = _string_keyed(golds, "gold")
+    if not refs and not preds:
+        raise DataError("nothing to score: no predictions and no golds")
+    missing = [i for i in refs if i not in preds]
+    extra = [i for i in preds if i not in refs]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} gold id(s) have no prediction: {_show_ids(missing)}")
+        if extra:
+            parts.append(f"{len(extra)} predicted id(s) have no gold: {_show_ids(extra)}")
+        raise DataError(
+            f"prediction and gold ids differ ({len(preds)} predictions, {len(refs)} golds); "
+            + "; ".join(parts)
+        )
+    ids = list(refs)
+    return ids, [preds[i] for i in ids], [refs[i] for i in ids]
+
+
+def _labels(task: TaskSpec) -> tuple[str, ...]:
+    if not task.labels:
+        raise PersonalizeError(f"classification task {task.name!r} has no label list")
+    return task.labels
+
+
+def _class_indices(
+    task: TaskSpec, ids: list[str], preds: list[str], refs: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Map stripped predictions/golds to label indices; unknown predictions become ``-1``."""
+    index = {label: k for k, label in enumerate(_labels(task))}
+    gold_idx = []
+    for example_id, gold in zip(ids, refs):
+        k = index.get(gold.strip())
+        if k is None:
+            raise DataError(
+                f"gold for id {example_id!r} is {gold!r}, not one of the {task.name} labels: "
+                + ", ".join(task.labels or ())
+            )
+        gold_idx.append(k)
+    pred_idx = [index.get(p.strip(), INVALID_LABEL) for p in preds]
+    return np.asarray(pred_idx, dtype=np.int64), np.asarray(gold_idx, dtype=np.int64)
+
+
+def _macro_f1(pred: np.ndarray, gold: np.ndarray, n_labels: int) -> float:
+    """Macro-F1 over labels ``0..n_labels-1``; a label with no tp, fp or fn counts as 0.
+
+    Per label, F1 = 2·tp / (2·tp + fp + fn), which equals sklearn's value with
+    ``zero_division=0``. A ``-1`` prediction is a false negative for the gold's label only.
+    """
+    labels = np.arange(n_labels)[:, None]
+    is_pred = pred[None, :] == labels
+    is_gold = gold[None, :] == labels
+    tp = np.sum(is_pred & is_gold, axis=1)
+    fp = np.sum(is_pred & ~is_gold, axis=1)
+    fn = np.sum(~is_pred & is_gold, axis=1)
+    denom = 2 * tp + fp + fn
+    f1 = np.divide(2 * tp, denom, out=np.zeros(n_labels, dtype=float), where=denom > 0)
+    return float(np.mean(f1))
+
+
+def _parse_rating(text: str) -> float | None:
+    """``float(text.strip())``, or ``None`` when it is not a finite number."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _rating_errors(ids: list[str], preds: list[str], refs: list[str]) -> np.ndarray:
+    """Absolute errors; an unparseable prediction counts as the official far end (1 or 5)."""
+    errors = []
+    for example_id, pred, gold in zip(ids, preds, refs):
+        y = _parse_rating(gold)
+        if y is None:
+            raise DataError(f"gold rating for id {example_id!r} is not a number: {gold!r}")
+        x = _parse_rating(pred)
+        if x is None:
+            # Official LaMP: `if abs(1 - y) > abs(5 - y): return 1.0 else: return 5.0`.
+            x = 1.0 if abs(1 - y) > abs(5 - y) else 5.0
+        errors.append(abs(x - y))
+    return np.asarray(errors, dtype=float)
+
+
+_ROUGE_SCORER: Any = None
+
+
+def _rouge_scores(preds: list[str], refs: list[str]) -> list[tuple[float, float]]:
+    """Per-example (ROUGE-1 F, ROUGE-L F) from ``rouge_score``, without stemming."""
+    global _ROUGE_SCORER
+    if _ROUGE_SCORER is None:
+        from rouge_score import rouge_scorer
+
+        _ROUGE_SCORER = rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=False)
+    scores = []
+    for pred, ref in zip(preds, refs):
+        s = _ROUGE_SCORER.score(ref, pred)  # score(target, prediction)
+        scores.append((float(s["rouge1"].fmeasure), float(s["rougeL"].fmeasure)))
+    return scores
+
+
+def _corpus_bleu(preds: list[str], refs: list[str]) -> float:
+    """sacrebleu corpus BLEU (default 13a tokenization), 0-100."""
+    import sacrebleu
+
+    return float(sacrebleu.corpus_bleu(preds, [refs]).score)
