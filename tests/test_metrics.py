@@ -89,9 +89,11 @@ def test_rating_mae_rmse_numeric() -> None:
     task = get_task("LaMP-3")
     preds = {"1": " 4 ", "2": "2.5"}
     golds = {"1": "5", "2": "2"}
-    # errors 1 and 0.5: MAE 0.75, RMSE sqrt((1 + 0.25) / 2) = sqrt(0.625)
+    # errors 1 and 0.5: MAE 0.75, RMSE sqrt((1 + 0.25) / 2) = sqrt(0.625); no exact hit
     result = compute_metrics(task, preds, golds)
-    assert set(result) == {"mae", "rmse"}
+    assert set(result) == {"mae", "rmse", "accuracy"}
+    assert result["accuracy"] == 0.0
+    assert compute_metrics(task, {"1": "5.0", "2": "2"}, golds)["accuracy"] == 1.0
     assert result["mae"] == pytest.approx(0.75)
     assert result["rmse"] == pytest.approx(math.sqrt(0.625))
 
@@ -245,7 +247,7 @@ def test_score_files_task_from_golds(tmp_path: Path) -> None:
     write_lamp_outputs(preds, "LaMP_3", {"1": "4", "2": "oops"})
     # errors: |4-5| = 1; gold 1 non-numeric -> 5, |5-1| = 4; MAE 2.5, RMSE sqrt(17/2)
     result = score_files(None, golds, preds)
-    assert result == pytest.approx({"mae": 2.5, "rmse": math.sqrt(8.5)})
+    assert result == pytest.approx({"mae": 2.5, "rmse": math.sqrt(8.5), "accuracy": 0.0})
     assert score_files("LaMP-3", golds, preds) == result
 
 

@@ -245,12 +245,19 @@ def score(
     console.print(table)
 
 
-def _build_method(method: str, adapter: Optional[Path], settings: dict[str, Any], retriever: Optional[str],
+def _build_method(method: Optional[str], adapter: Optional[Path], settings: dict[str, Any], retriever: Optional[str],
                   k: Optional[int], template: Optional[str], max_prompt_tokens: Optional[int]):
     from personalize.methods import make_method
 
     if adapter is not None:
-        raise ConfigError("--adapter needs a trained-method implementation (soft-prefix issue); not available yet")
+        from personalize.modeling import read_adapter_config
+
+        saved = read_adapter_config(adapter)["method"]
+        if method is not None and method != saved:
+            raise ConfigError(f"--method {method} but {adapter} holds a {saved!r} adapter")
+        return make_method(saved, {**settings, "adapter": str(adapter)})
+    if method is None:
+        raise ConfigError("give --method (or --adapter DIR for a trained soft-token method)")
     for key, value in (("retriever", retriever), ("k", k), ("template", template), ("max_prompt_tokens", max_prompt_tokens)):
         if value is not None:
             settings[key] = value
@@ -259,9 +266,9 @@ def _build_method(method: str, adapter: Optional[Path], settings: dict[str, Any]
 
 @app.command("eval")
 def eval_cmd(
-    method: str = typer.Option(..., help="none, text, copy, user-majority, ..."),
     data: str = typer.Option(..., help="A LaMP or native folder, a synthetic task, or a LaMP task name."),
     out: Path = typer.Option(..., help="Output folder for predictions.json and results.json."),
+    method: Optional[str] = typer.Option(None, help="none, text, copy, user-majority, e2p, persoma, prompt."),
     task: Optional[str] = typer.Option(None, help="Task name (default: what the data says)."),
     split: str = typer.Option("dev"),
     retriever: Optional[str] = typer.Option(None, help="bm25, dense, recency or random (text method)."),
@@ -324,7 +331,7 @@ def _print_results(results: dict[str, Any]) -> None:
 @app.command("generate")
 def generate_cmd(
     input_text: str = typer.Option(..., "--input", help="The current input (e.g. a tweet to paraphrase)."),
-    method: str = typer.Option("text"),
+    method: Optional[str] = typer.Option(None, help="Default: text (or the --adapter's method)."),
     profile: Optional[Path] = typer.Option(None, help="JSON list of history items, e.g. [{\"text\": ...}]."),
     data: Optional[str] = typer.Option(None, help="Take the profile of --user from this data source."),
     user: Optional[str] = typer.Option(None, help="User id in --data."),
@@ -350,6 +357,8 @@ def generate_cmd(
     from personalize.generate_one import generate_for_user, profile_from_source
 
     user_profile, spec = profile_from_source(task, profile, data, user, split)
+    if method is None and adapter is None:
+        method = "text"
     chosen = _build_method(method, adapter, _parse_settings(settings), retriever, k, template, max_prompt_tokens)
     result = generate_for_user(
         chosen, spec, user_profile, input_text, model=model, encoder=encoder, dtype=dtype, device=device,
@@ -361,6 +370,48 @@ def generate_cmd(
     console.print(result["answer"], markup=False)
     console.print(f"prompt tokens: {result['prompt_tokens']}  context tokens: {result['context_tokens']}  "
                   f"history items used: {result['used_items']}")
+
+
+@app.command("train")
+def train_cmd(
+    method: str = typer.Option(..., help="e2p, persoma or prompt (the non-personalized control)."),
+    data: str = typer.Option(..., help="A LaMP or native folder, or a synthetic task."),
+    out: Path = typer.Option(..., help="Output folder: the best adapter, logs, checkpoint."),
+    task: Optional[str] = typer.Option(None),
+    num_tokens: Optional[int] = typer.Option(None, help="Soft tokens N."),
+    placement: Optional[str] = typer.Option(None, help="user_start, before_input or system."),
+    settings: Optional[str] = typer.Option(None, help="Adapter settings: inline JSON or a JSON file."),
+    config: Optional[Path] = typer.Option(None, help="A full TrainConfig JSON file (other options override it)."),
+    model: Optional[str] = typer.Option(None, help="Base model (default smollm2-135m)."),
+    epochs: Optional[int] = typer.Option(None),
+    batch_size: Optional[int] = typer.Option(None),
+    grad_accum: Optional[int] = typer.Option(None),
+    lr: Optional[float] = typer.Option(None),
+    max_train_examples: Optional[int] = typer.Option(None, help="Only the first N training examples."),
+    dev_limit: Optional[int] = typer.Option(None, help="Only the first N dev examples for model selection."),
+    seed: Optional[int] = typer.Option(None),
+    dtype: Optional[str] = typer.Option(None),
+    resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
+) -> None:
+    """Train a soft-token adapter with the base LLM frozen; the best dev epoch is kept."""
+    _quiet_libraries()
+    from personalize.training import TrainConfig, train
+
+    base = json.loads(config.read_text()) if config is not None else {}
+    adapter = {**base.get("adapter", {}), **_parse_settings(settings)}
+    if num_tokens is not None:
+        adapter["num_tokens"] = num_tokens
+    if placement is not None:
+        adapter["placement"] = placement
+    overrides = {"method": method, "data": data, "task": task, "model": model, "epochs": epochs, "batch_size": batch_size,
+                 "grad_accum": grad_accum, "lr": lr, "max_train_examples": max_train_examples, "dev_limit": dev_limit,
+                 "seed": seed, "dtype": dtype}
+    merged = {**base, **{k: v for k, v in overrides.items() if v is not None}, "adapter": adapter}
+    cfg = TrainConfig.from_dict(merged, source=str(config) if config else "command line")
+    summary = train(cfg, out, resume=resume)
+    console.print(f"[green]done[/]: best dev {summary['best_dev']} at epoch {summary['best_epoch']}, "
+                  f"{summary['trainable_parameters']:,} trainable parameters, {summary['train_seconds']:.0f} s, "
+                  f"{summary['train_tokens_per_second']:.0f} tok/s; adapter in {out}")
 
 
 @app.command("demo")
@@ -380,7 +431,10 @@ def main() -> None:
         app()
     except PersonalizeError as exc:
         kind = "data error" if isinstance(exc, DataError) else "error"
-        err_console.print(f"[bold red]{kind}:[/] {exc}", markup=True, highlight=False)
+        from rich.markup import escape
+
+        # soft_wrap: one line however long (paths, id lists); escape: "[...]" in a message is text
+        err_console.print(f"[bold red]{kind}:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted")

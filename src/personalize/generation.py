@@ -27,8 +27,9 @@ class DecodingConfig(JsonConfig):
         max_new_tokens: generation budget; ``None`` uses the task's default.
         no_repeat_ngram_size: forbid repeating an n-gram of the *generated* tokens (0: off).
         repetition_penalty: CTRL-style penalty on tokens already *generated* (1.0: off).
-        postprocess: ``strip`` (whitespace only) or ``clean`` (first non-empty line, without
-            surrounding quotes or a leading "Paraphrase:"-style label).
+        postprocess: ``strip`` (whitespace only) or ``clean`` (the first non-empty line after any
+            preamble lines ending in ":", without surrounding quotes or a leading
+            "Paraphrase:"-style label).
     """
 
     max_new_tokens: int | None = None
@@ -79,6 +80,9 @@ def postprocess(text: str, mode: str) -> str:
     if mode == "strip":
         return text
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    # A preamble line ("Sure, here is the paraphrase:") announces the answer on the next line.
+    while len(lines) > 1 and lines[0].endswith(":"):
+        lines = lines[1:]
     text = lines[0] if lines else ""
     text = _LABEL_PREFIX.sub("", text)
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":

@@ -5,7 +5,8 @@
   exactly one of the labels maps to ``-1`` (wrong, in no class). The macro average runs over
   *every* label in the list, a label that never occurs contributing an F1 of 0 — the same as
   ``sklearn.metrics.f1_score(labels=range(len(labels)), average="macro", zero_division=0)``.
-* **rating** (LaMP-3): ``mae`` and ``rmse``. A prediction is stripped and parsed with
+* **rating** (LaMP-3): ``mae`` and ``rmse`` (official), plus ``accuracy`` (the prediction parses
+  to the gold rating exactly; an extra, not a LaMP metric). A prediction is stripped and parsed with
   :func:`float`; one that is not a number is scored as whichever of 1 and 5 the official code
   picks: ``1.0 if abs(1 - y) > abs(5 - y) else 5.0`` for gold ``y`` (gold 1, 2 and 3 → 5;
   gold 4 and 5 → 1). ``nan`` and ``inf`` parse as floats but count as not a number here, so that
@@ -73,9 +74,11 @@ def compute_metrics(
         }
     if task.kind == "rating":
         errors = _rating_errors(ids, preds, refs)
+        exact = [_parse_rating(p) == _parse_rating(r) for p, r in zip(preds, refs)]
         return {
             "mae": float(np.mean(errors)),
             "rmse": float(np.sqrt(np.mean(errors**2))),
+            "accuracy": float(np.mean(exact)),
         }
     if task.kind == "generation":
         preds = [p.strip() for p in preds]

@@ -30,19 +30,28 @@ class PromptTemplate(JsonConfig):
     """How one task's prompt is written.
 
     ``item`` is a ``str.format`` pattern over the item's fields; ``context`` over ``{items}`` and
-    ``{input}``; ``no_context`` over ``{input}``.
+    ``{input}``; ``no_context`` over ``{input}``. With ``system`` set, the rendered items go into
+    the system message instead (``system`` over ``{items}``) and the user turn stays exactly the
+    ``no_context`` form, so that the request itself is the same with and without history;
+    ``system_no_context`` is the system message when there are no items (``none`` with this
+    template), so that the history is the only difference.
     """
 
     item: str
     joiner: str = ", and "
     context: str = "{items}. {input}"
     no_context: str = "{input}"
+    system: str | None = None
+    system_no_context: str | None = None
 
-    def render(self, input_text: str, items: Sequence[HistoryItem]) -> str:
+    def render(self, input_text: str, items: Sequence[HistoryItem]) -> tuple[str | None, str]:
+        """``(system message or None, user turn)`` for this input and these items."""
         if not items:
-            return self.no_context.format(input=input_text)
+            return self.system_no_context, self.no_context.format(input=input_text)
         rendered = self.joiner.join(self.render_item(it) for it in items)
-        return self.context.format(items=rendered, input=input_text)
+        if self.system is not None:
+            return self.system.format(items=rendered), self.no_context.format(input=input_text)
+        return None, self.context.format(items=rendered, input=input_text)
 
     def render_item(self, item: HistoryItem) -> str:
         try:
@@ -78,12 +87,32 @@ _LIST_STYLE = {
     ),
 }  # fmt: skip
 
-TEMPLATE_SETS: dict[str, dict[str, PromptTemplate]] = {"lamp": _LAMP_STYLE, "list": _LIST_STYLE}
+# The history as a system message; the user turn is the unchanged request, as in `none`.
+_SYSTEM_STYLE = {
+    "LaMP-7": PromptTemplate(
+        "- {text}", joiner="\n",
+        system="You write tweets for one person, in their own words and style. Tweets they wrote before:\n{items}",
+        system_no_context="You write tweets for one person, in their own words and style.",
+    ),
+    "synthetic-style": PromptTemplate(
+        "- {text}", joiner="\n",
+        system="You write for one person, in their own words and style. Sentences they wrote before:\n{items}",
+        system_no_context="You write for one person, in their own words and style.",
+    ),
+    "LaMP-3": PromptTemplate(
+        '- score {score}: "{text}"', joiner="\n",
+        system="You predict how one person scores reviews. Reviews they wrote, with their own scores:\n{items}",
+        system_no_context="You predict how one person scores reviews.",
+    ),
+}  # fmt: skip
+
+TEMPLATE_SETS: dict[str, dict[str, PromptTemplate]] = {"lamp": _LAMP_STYLE, "list": _LIST_STYLE, "system": _SYSTEM_STYLE}
 
 
 def get_template(task: TaskSpec, style: str = "lamp", overrides: str | Path | None = None) -> PromptTemplate:
     """The template for ``task``: from ``overrides`` (a JSON/YAML file) if it names the task, else
-    the built-in ``style`` (``lamp`` or ``list``; ``list`` falls back to ``lamp`` per task)."""
+    the built-in ``style`` (``lamp``, ``list`` or ``system``; a style without an entry for the
+    task falls back to ``lamp``)."""
     if overrides is not None:
         table = load_template_file(overrides)
         if task.name in table:
@@ -98,7 +127,7 @@ def get_template(task: TaskSpec, style: str = "lamp", overrides: str | Path | No
 
 
 def load_template_file(path: str | Path) -> dict[str, PromptTemplate]:
-    """Read ``{task name: {item, joiner?, context?, no_context?}}`` from JSON or YAML."""
+    """Read ``{task name: {item, joiner?, context?, no_context?, system?}}`` from JSON or YAML."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -166,13 +195,18 @@ class PromptBuilder:
         self.system_prompt = system_prompt
         self.use_chat = use_chat_template and bool(getattr(tokenizer, "chat_template", None))
 
-    def wrap(self, user_content: str) -> str:
-        """The full prompt text for one user turn, ending where the answer starts."""
+    def wrap(self, rendered: tuple[str | None, str]) -> str:
+        """The full prompt text for ``(system context, user turn)``, ending where the answer starts.
+
+        A system context from the template is appended to ``system_prompt`` when both exist.
+        """
+        context_system, user_content = rendered
+        system = "\n\n".join(s for s in (self.system_prompt, context_system) if s) or None
         if not self.use_chat:
-            return user_content
+            return "\n\n".join(s for s in (system, user_content) if s)
         messages = []
-        if self.system_prompt is not None:
-            messages.append({"role": "system", "content": self.system_prompt})
+        if system is not None:
+            messages.append({"role": "system", "content": system})
         messages.append({"role": "user", "content": user_content})
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 

@@ -58,7 +58,7 @@ class TaskSpec:
     def metric_names(self) -> tuple[str, ...]:
         return {
             "classification": ("accuracy", "f1"),
-            "rating": ("mae", "rmse"),
+            "rating": ("mae", "rmse", "accuracy"),
             "generation": ("rouge-1", "rouge-L", "bleu"),
         }[self.kind]
 

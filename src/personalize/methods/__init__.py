@@ -10,11 +10,15 @@ from personalize.methods.base import (
     register_method,
 )
 from personalize.methods.reference import CopyMethod, UserMajorityMethod
+from personalize.methods.soft.method import SoftPrefixMethod
 from personalize.methods.text import TextMethod
 
 register_method("none", TextMethod, {"k": 0})
 register_method("text", TextMethod)
 register_method("copy", CopyMethod)
 register_method("user-majority", UserMajorityMethod)
+# Soft-token methods: evaluated from a trained adapter (`--adapter DIR`), trained by `personalize train`.
+for _name in ("e2p", "persoma", "prompt"):
+    register_method(_name, SoftPrefixMethod)
 
 __all__ = ["METHODS", "Method", "MethodContext", "PreparedBatch", "left_pad", "make_method", "register_method"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import logging
 import re
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
@@ -28,6 +29,9 @@ from personalize.retrieval.base import (
     rank_by_score,
     texts_digest,
 )
+
+# bm25s sets its own logger to DEBUG on import and logs every index build.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 V = TypeVar("V")
 

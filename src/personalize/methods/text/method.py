@@ -37,6 +37,14 @@ class TextConfig(JsonConfig):
     system_prompt: str | None = None
     encoder: str = "minilm-l6"
 
+    def __post_init__(self) -> None:
+        # Checked here, not in setup(), so that a typo fails before any model is loaded.
+        if self.k < 0:
+            raise ConfigError(f"k must be >= 0, got {self.k}")
+        from personalize.retrieval import RETRIEVERS
+
+        RETRIEVERS.get(self.retriever)  # ConfigError listing the known retrievers
+
 
 class TextMethod(Method):
     config_class = TextConfig

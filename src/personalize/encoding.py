@@ -1,0 +1,146 @@
+"""Sentence embeddings of history items, computed once and cached on disk.
+
+Keyed by encoder name and the SHA-256 of the text, so that training epochs, repeated evaluations
+and every method that encodes the same history share one computation. The encoder itself is
+loaded only when a text is missing from the cache.
+
+Layout: ``$PERSONALIZE_HOME/embeddings/<encoder slug>/shard-<n>.npy`` with ``shard-<n>.keys.json``
+beside it; each flush writes one new shard atomically, so a crash never corrupts earlier ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from personalize.paths import cache_dir
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "encoder"
+
+
+class EmbeddingCache:
+    """Memoised ``encode(texts) -> float32 [n, dim]`` (unit-norm rows) backed by disk shards.
+
+    Args:
+        encoder_name: identifies the encoder; part of the cache key.
+        encoder_factory: loads the encoder (an object with ``encode(list[str]) -> ndarray``) on
+            first need.
+        root: cache folder (default ``$PERSONALIZE_HOME/embeddings/<encoder>``).
+    """
+
+    def __init__(self, encoder_name: str, encoder_factory: Callable[[], Any], root: str | Path | None = None) -> None:
+        self.encoder_name = encoder_name
+        self._factory = encoder_factory
+        self._encoder: Any = None
+        self.root = Path(root) if root is not None else cache_dir("embeddings", _slug(encoder_name))
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._index: dict[str, tuple[int, int]] = {}
+        self._shards: list[np.ndarray] = []
+        self._pending_keys: list[str] = []
+        self._pending: list[np.ndarray] = []
+        self.encoded = 0  # texts actually run through the encoder by this object
+        self._load()
+
+    @property
+    def name(self) -> str:
+        return self.encoder_name
+
+    @property
+    def encoder(self) -> Any:
+        if self._encoder is None:
+            self._encoder = self._factory()
+        return self._encoder
+
+    def _load(self) -> None:
+        for keys_file in sorted(self.root.glob("shard-*.keys.json")):
+            vec_file = keys_file.with_name(keys_file.name.replace(".keys.json", ".npy"))
+            try:
+                keys = json.loads(keys_file.read_text())
+                vectors = np.load(vec_file, mmap_mode="r")
+            except (OSError, ValueError):
+                continue  # an unreadable shard is ignored; its texts are re-encoded
+            if len(keys) != len(vectors):
+                continue
+            shard = len(self._shards)
+            self._shards.append(vectors)
+            for row, key in enumerate(keys):
+                self._index.setdefault(key, (shard, row))
+
+    def __len__(self) -> int:
+        return len(self._index) + len(self._pending_keys)
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+        """Embeddings of ``texts`` in order: ``[len(texts), dim]`` float32."""
+        keys = [text_key(t) for t in texts]
+        pending = {k: i for i, k in enumerate(self._pending_keys)}
+        missing: dict[str, str] = {}
+        for key, text in zip(keys, texts):
+            if key not in self._index and key not in pending and key not in missing:
+                missing[key] = text
+        if missing:
+            vectors = np.asarray(
+                self.encoder.encode(list(missing.values()), batch_size=batch_size, show_progress=show_progress),
+                dtype=np.float32,
+            )
+            self.encoded += len(missing)
+            for key, vector in zip(missing, vectors):
+                pending[key] = len(self._pending_keys)
+                self._pending_keys.append(key)
+                self._pending.append(vector)
+            self.flush()
+            pending = {}
+        out = []
+        for key in keys:
+            if key in self._index:
+                shard, row = self._index[key]
+                out.append(np.asarray(self._shards[shard][row], dtype=np.float32))
+            else:
+                out.append(self._pending[pending[key]])
+        if not out:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack(out)
+
+    @property
+    def dim(self) -> int:
+        if self._shards:
+            return int(self._shards[0].shape[1])
+        if self._pending:
+            return int(self._pending[0].shape[0])
+        return int(self.encoder.dim)
+
+    def flush(self) -> None:
+        """Write pending embeddings as a new shard (atomically)."""
+        if not self._pending_keys:
+            return
+        vectors = np.stack(self._pending).astype(np.float32)
+        shard_id = len(list(self.root.glob("shard-*.npy")))
+        while (self.root / f"shard-{shard_id:05d}.npy").exists():
+            shard_id += 1
+        stem = f"shard-{shard_id:05d}"
+        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".npy.tmp")
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, vectors)
+        os.replace(tmp, self.root / f"{stem}.npy")
+        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".json.tmp")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(self._pending_keys, fh)
+        os.replace(tmp, self.root / f"{stem}.keys.json")  # keys last: a shard counts once complete
+        shard = len(self._shards)
+        self._shards.append(vectors)
+        for row, key in enumerate(self._pending_keys):
+            self._index.setdefault(key, (shard, row))
+        self._pending_keys, self._pending = [], []

@@ -1,0 +1,45 @@
+"""E2P: a sentence embedding of the user context, projected by an MLP into N soft tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from personalize.methods.soft.adapter import ADAPTERS, AdapterKind, SoftTokenAdapter
+from personalize.methods.soft.config import SoftPrefixConfig
+from personalize.methods.soft.features import UserFeatures
+from personalize.methods.soft.layers import PrefixProjector
+
+
+@dataclass(frozen=True)
+class E2PConfig(SoftPrefixConfig):
+    """E2P settings (plus the shared soft-prefix ones).
+
+    Attributes:
+        user_vector: ``mean`` of the item embeddings, or ``concat``: the embedding of all item
+            texts joined into one (the encoder truncates it to its maximum length).
+        mlp_hidden: width of the projector's hidden layer.
+        dropout: dropout inside the projector.
+    """
+
+    user_vector: Literal["mean", "concat"] = "mean"
+    mlp_hidden: int = 1024
+    dropout: float = 0.0
+
+
+class E2PAdapter(SoftTokenAdapter):
+    """``[batch, encoder_dim]`` user vector -> ``[batch, N, hidden]``."""
+
+    def __init__(self, config: E2PConfig, hidden_size: int, encoder_dim: int, embed_norm: float) -> None:
+        super().__init__(config, hidden_size, embed_norm)
+        self.feature_kind = "vector" if config.user_vector == "mean" else "concat"
+        self.projector = PrefixProjector(encoder_dim, config.mlp_hidden, hidden_size, config.num_tokens, config.dropout)
+
+    def raw_tokens(self, features: UserFeatures) -> torch.Tensor:
+        assert features.vector is not None, "E2P needs one user vector per example"
+        return self.projector(features.vector)
+
+
+ADAPTERS.register("e2p", AdapterKind(E2PConfig, E2PAdapter, "user vector -> MLP -> N soft tokens"))

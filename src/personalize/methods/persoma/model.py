@@ -1,0 +1,52 @@
+"""PERSOMA: per-item embeddings compressed by a Perceiver resampler (or an MLP adapter)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from personalize.methods.soft.adapter import ADAPTERS, AdapterKind, SoftTokenAdapter
+from personalize.methods.soft.config import SoftPrefixConfig
+from personalize.methods.soft.features import UserFeatures
+from personalize.methods.soft.layers import MLPAdapter, PerceiverResampler
+
+
+@dataclass(frozen=True)
+class PersomaConfig(SoftPrefixConfig):
+    """PERSOMA settings (plus the shared soft-prefix ones).
+
+    Attributes:
+        resampler: ``perceiver`` (N learned latents cross-attending to the items) or ``mlp``
+            (per-item MLP, masked mean-pool, linear head to N tokens).
+        dim: width inside the resampler.
+        depth: Perceiver blocks.
+        heads: attention heads in each block.
+    """
+
+    num_tokens: int = 4
+    resampler: Literal["perceiver", "mlp"] = "perceiver"
+    dim: int = 256
+    depth: int = 2
+    heads: int = 4
+
+
+class PersomaAdapter(SoftTokenAdapter):
+    """``[batch, items, encoder_dim]`` (+ mask) -> ``[batch, N, hidden]``."""
+
+    feature_kind = "items"
+
+    def __init__(self, config: PersomaConfig, hidden_size: int, encoder_dim: int, embed_norm: float) -> None:
+        super().__init__(config, hidden_size, embed_norm)
+        if config.resampler == "perceiver":
+            self.resampler = PerceiverResampler(encoder_dim, config.dim, hidden_size, config.num_tokens, config.depth, config.heads)
+        else:
+            self.resampler = MLPAdapter(encoder_dim, config.dim, hidden_size, config.num_tokens)
+
+    def raw_tokens(self, features: UserFeatures) -> torch.Tensor:
+        assert features.items is not None and features.item_mask is not None, "PERSOMA needs per-item embeddings"
+        return self.resampler(features.items, features.item_mask)
+
+
+ADAPTERS.register("persoma", AdapterKind(PersomaConfig, PersomaAdapter, "items -> Perceiver/MLP resampler -> N soft tokens"))

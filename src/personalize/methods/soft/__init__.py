@@ -1,0 +1,1 @@
+"""Shared pieces of the soft-token methods (E2P, PERSOMA, the soft-prompt control)."""

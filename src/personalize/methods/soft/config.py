@@ -1,0 +1,33 @@
+"""Settings shared by every soft-token method."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from personalize.config import JsonConfig
+
+Placement = Literal["user_start", "before_input", "system"]
+
+
+@dataclass(frozen=True)
+class SoftPrefixConfig(JsonConfig):
+    """Common settings; each method's config extends this.
+
+    Attributes:
+        num_tokens: soft tokens N the adapter produces.
+        placement: where they sit in the chat-formatted prompt: ``user_start`` (first thing in
+            the user turn), ``before_input`` (between the task instruction and the input text,
+            e.g. right before the tweet) or ``system`` (as the system message).
+        encoder: sentence encoder of the history items (frozen, embeddings cached on disk).
+        max_items: at most this many history items per user, the most recent ones (``None``: all).
+        template: prompt template style of the request (the user turn of ``none``).
+        norm_match: scale soft tokens to the typical norm of the model's own token embeddings.
+    """
+
+    num_tokens: int = 1
+    placement: Placement = "user_start"
+    encoder: str = "minilm-l6"
+    max_items: int | None = 64
+    template: str = "lamp"
+    norm_match: bool = True

@@ -1,0 +1,92 @@
+"""User features for soft-token adapters, from cached sentence embeddings of history items."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from personalize.data.schema import UserProfile
+from personalize.data.tasks import TaskSpec
+from personalize.retrieval.base import item_text
+
+FeatureKind = Literal["none", "vector", "concat", "items"]
+
+
+@dataclass
+class UserFeatures:
+    """What an adapter sees of a batch of users.
+
+    Attributes:
+        batch_size: B.
+        vector: ``[B, dim]`` one vector per user (``vector``/``concat`` kinds), else ``None``.
+        items: ``[B, I, dim]`` per-item embeddings, zero-padded (``items`` kind), else ``None``.
+        item_mask: ``[B, I]`` 1 for real items.
+    """
+
+    batch_size: int
+    vector: torch.Tensor | None = None
+    items: torch.Tensor | None = None
+    item_mask: torch.Tensor | None = None
+
+    def to(self, device: torch.device | str) -> UserFeatures:
+        move = lambda t: t.to(device) if t is not None else None  # noqa: E731
+        return UserFeatures(self.batch_size, move(self.vector), move(self.items), move(self.item_mask))
+
+
+class FeatureBuilder:
+    """Turns profiles into :class:`UserFeatures` through an :class:`EmbeddingCache`.
+
+    ``kind``: ``none`` (control), ``vector`` (mean of the item embeddings), ``concat`` (the
+    embedding of all item texts joined; the encoder truncates long ones), ``items`` (each item).
+    Per-user results are memoised in memory, so an epoch costs no encoding after the first.
+    """
+
+    def __init__(self, kind: FeatureKind, task: TaskSpec, embedder: object | None, max_items: int | None) -> None:
+        self.kind, self.task, self.embedder, self.max_items = kind, task, embedder, max_items
+        self._memo: dict[tuple[str, int], np.ndarray] = {}
+
+    def _texts(self, profile: UserProfile) -> list[str]:
+        items = profile.items if self.max_items is None else profile.items[-self.max_items :]
+        return [item_text(item, self.task) for item in items]
+
+    def _user(self, profile: UserProfile) -> np.ndarray:
+        key = (profile.user_id, len(profile.items))
+        if key not in self._memo:
+            texts = self._texts(profile)
+            if self.kind == "concat":
+                value = self.embedder.encode([" ".join(texts)])[0]
+            else:
+                value = self.embedder.encode(texts)
+                if self.kind == "vector":
+                    value = value.mean(0) if len(value) else np.zeros(self.embedder.dim, np.float32)
+            self._memo[key] = value
+        return self._memo[key]
+
+    def precompute(self, profiles: Sequence[UserProfile]) -> None:
+        """Encode every history item of ``profiles`` in one pass (batched, cached on disk)."""
+        if self.kind == "none" or self.embedder is None:
+            return
+        texts = sorted({t for p in profiles for t in self._texts(p)})
+        if texts:
+            self.embedder.encode(texts, show_progress=len(texts) > 2000)
+
+    def __call__(self, profiles: Sequence[UserProfile]) -> UserFeatures:
+        batch = len(profiles)
+        if self.kind == "none":
+            return UserFeatures(batch)
+        values = [self._user(p) for p in profiles]
+        if self.kind in ("vector", "concat"):
+            return UserFeatures(batch, vector=torch.from_numpy(np.stack(values)).float())
+        width = max(1, max(len(v) for v in values))
+        dim = values[0].shape[-1] if len(values[0]) else self.embedder.dim
+        items = torch.zeros(batch, width, dim)
+        mask = torch.zeros(batch, width, dtype=torch.long)
+        for row, v in enumerate(values):
+            if len(v):
+                items[row, : len(v)] = torch.from_numpy(np.asarray(v))
+                mask[row, : len(v)] = 1
+        return UserFeatures(batch, items=items, item_mask=mask)

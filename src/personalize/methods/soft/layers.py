@@ -1,0 +1,106 @@
+"""Adapter building blocks: MLP projector, Perceiver resampler, masked pooling, norm matching."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class NormMatch(nn.Module):
+    """Rescale vectors to ``target_norm`` (the base model's typical token-embedding norm) times a
+    learned per-token gain, so that soft tokens neither drown nor vanish next to real tokens.
+
+    ``[batch, N, hidden] -> [batch, N, hidden]``.
+    """
+
+    def __init__(self, num_tokens: int, target_norm: float, enabled: bool = True) -> None:
+        super().__init__()
+        self.enabled = enabled
+        self.register_buffer("target_norm", torch.tensor(float(target_norm)), persistent=True)
+        self.gain = nn.Parameter(torch.ones(num_tokens, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.enabled:
+            return x
+        return F.normalize(x, dim=-1) * self.target_norm * self.gain
+
+
+class PrefixProjector(nn.Module):
+    """E2P's MLP: a user vector ``[batch, in_dim]`` -> ``[batch, N, hidden]`` soft tokens."""
+
+    def __init__(self, in_dim: int, mlp_hidden: int, hidden: int, num_tokens: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.num_tokens, self.hidden = num_tokens, hidden
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, mlp_hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(mlp_hidden, num_tokens * hidden),
+        )
+
+    def forward(self, user_vector: torch.Tensor) -> torch.Tensor:
+        return self.net(user_vector).view(user_vector.shape[0], self.num_tokens, self.hidden)
+
+
+def masked_mean(items: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over valid items: ``[batch, items, dim]``, ``[batch, items]`` -> ``[batch, dim]``."""
+    weights = mask.to(items.dtype).unsqueeze(-1)
+    return (items * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+class PerceiverBlock(nn.Module):
+    """Latents attend to ``[items; latents]`` (Flamingo's resampler), then a feed-forward."""
+
+    def __init__(self, dim: int, heads: int, ff_mult: int = 4) -> None:
+        super().__init__()
+        self.norm_latents = nn.LayerNorm(dim)
+        self.norm_items = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.ff = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim * ff_mult), nn.GELU(), nn.Linear(dim * ff_mult, dim))
+
+    def forward(self, latents: torch.Tensor, items: torch.Tensor, item_mask: torch.Tensor) -> torch.Tensor:
+        q = self.norm_latents(latents)
+        kv = torch.cat([self.norm_items(items), q], dim=1)
+        latent_mask = torch.ones(latents.shape[:2], dtype=torch.bool, device=latents.device)
+        # key_padding_mask is True where a key must be ignored.
+        ignore = ~torch.cat([item_mask.bool(), latent_mask], dim=1)
+        attended, _ = self.attn(q, kv, kv, key_padding_mask=ignore, need_weights=False)
+        latents = latents + attended
+        return latents + self.ff(latents)
+
+
+class PerceiverResampler(nn.Module):
+    """``[batch, items, in_dim]`` (+ mask) -> ``[batch, N, out_dim]`` through N learned latents."""
+
+    def __init__(self, in_dim: int, dim: int, out_dim: int, num_latents: int, depth: int = 2, heads: int = 4) -> None:
+        super().__init__()
+        self.input = nn.Linear(in_dim, dim)
+        self.latents = nn.Parameter(torch.randn(num_latents, dim) * 0.02)
+        self.blocks = nn.ModuleList(PerceiverBlock(dim, heads) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim)
+        self.output = nn.Linear(dim, out_dim)
+
+    def forward(self, items: torch.Tensor, item_mask: torch.Tensor) -> torch.Tensor:
+        x = self.input(items)
+        latents = self.latents.unsqueeze(0).expand(items.shape[0], -1, -1)
+        for block in self.blocks:
+            latents = block(latents, x, item_mask)
+        return self.output(self.norm(latents))
+
+
+class MLPAdapter(nn.Module):
+    """PERSOMA's MLP adapter: each item through an MLP, masked mean-pool, then to N tokens.
+
+    ``[batch, items, in_dim]`` (+ mask) -> ``[batch, N, hidden]``.
+    """
+
+    def __init__(self, in_dim: int, mlp_hidden: int, hidden: int, num_tokens: int) -> None:
+        super().__init__()
+        self.num_tokens, self.hidden = num_tokens, hidden
+        self.item_mlp = nn.Sequential(nn.Linear(in_dim, mlp_hidden), nn.GELU(), nn.Linear(mlp_hidden, mlp_hidden))
+        self.head = nn.Linear(mlp_hidden, num_tokens * hidden)
+
+    def forward(self, items: torch.Tensor, item_mask: torch.Tensor) -> torch.Tensor:
+        pooled = masked_mean(self.item_mlp(items), item_mask)
+        return self.head(pooled).view(items.shape[0], self.num_tokens, self.hidden)

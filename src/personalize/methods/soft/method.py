@@ -1,0 +1,90 @@
+"""Soft-token methods in the evaluation harness: a trained adapter on the frozen base model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from personalize.config import JsonConfig
+from personalize.data.schema import Example, UserProfile
+from personalize.errors import ConfigError
+from personalize.methods.base import Method, MethodContext, PreparedBatch
+from personalize.methods.soft.features import FeatureBuilder
+
+
+@dataclass(frozen=True)
+class SoftMethodSettings(JsonConfig):
+    """``adapter``: folder of a saved adapter (``adapter_config.json`` + weights)."""
+
+    adapter: str | None = None
+
+
+def make_feature_builder(model: Any, task: Any) -> FeatureBuilder:
+    """The feature builder a :class:`PersonalizedModel` needs, with the on-disk embedding cache."""
+    from personalize.encoding import EmbeddingCache
+    from personalize.models import load_encoder
+
+    config = model.config
+    kind = model.adapter.feature_kind
+    embedder = None
+    if kind != "none":
+        embedder = EmbeddingCache(config.encoder, lambda: load_encoder(config.encoder))
+    return FeatureBuilder(kind, task, embedder, config.max_items)
+
+
+class SoftPrefixMethod(Method):
+    """Evaluates a :class:`personalize.modeling.PersonalizedModel` (loaded or in memory)."""
+
+    config_class = SoftMethodSettings
+    config: SoftMethodSettings
+
+    def __init__(self, config: SoftMethodSettings, model: Any = None) -> None:
+        super().__init__(config)
+        self.model = model
+
+    @classmethod
+    def from_model(cls, model: Any) -> SoftPrefixMethod:
+        method = cls(SoftMethodSettings(), model)
+        method.name = model.method
+        return method
+
+    def setup(self, ctx: MethodContext) -> None:
+        super().setup(ctx)
+        from personalize.modeling import PersonalizedModel, SoftPromptLayout, read_adapter_config
+
+        if self.model is None:
+            if not self.config.adapter:
+                raise ConfigError(f"method {self.name!r} needs a trained adapter: --adapter DIR (train one with `personalize train`)")
+            saved = read_adapter_config(self.config.adapter)
+            if saved["method"] != self.name:
+                raise ConfigError(f"{self.config.adapter} holds a {saved['method']!r} adapter, not {self.name!r}")
+            self.model = PersonalizedModel.from_pretrained(ctx.model, self.config.adapter, base_name=ctx.model_name)
+        self.model.eval()
+        self.layout = SoftPromptLayout(ctx.tokenizer, ctx.task, self.model.config)
+        self.features = make_feature_builder(self.model, ctx.task)
+
+    @property
+    def trainable_parameters(self) -> int:
+        return self.model.trainable_parameters() if self.model is not None else 0
+
+    def describe(self) -> dict[str, Any]:
+        return {"method": self.name, "config": self.config.to_dict(),
+                "adapter_config": self.model.adapter_config() if self.model is not None else None}
+
+    @torch.no_grad()
+    def prepare(self, examples: Sequence[Example], profiles: Sequence[UserProfile]) -> PreparedBatch:
+        assert self.ctx is not None
+        features = self.features(profiles)
+        splits = [self.layout.split(e.input) for e in examples]
+        batch = self.model.embed([s[0] for s in splits], [s[1] for s in splits], features,
+                                 pad_token_id=self.ctx.tokenizer.pad_token_id)
+        n = self.model.config.num_tokens
+        return PreparedBatch(
+            attention_mask=batch.attention_mask,
+            inputs_embeds=batch.inputs_embeds,
+            prompt_tokens=batch.prompt_tokens,
+            context_tokens=[n] * len(examples),
+        )

@@ -1,0 +1,264 @@
+"""A frozen base LLM wrapped with one trainable soft-token ``adapter``.
+
+The base model is never edited: it stays in eval mode with ``requires_grad=False``, and the
+adapter's soft tokens ``[batch, N, hidden]`` enter through ``inputs_embeds``. Where they sit in
+the chat-formatted prompt is the ``placement`` setting: the prompt text is rendered with a
+marker, split there, and the two halves are tokenized separately, so that::
+
+    [left padding] [prefix tokens] [N soft tokens] [suffix tokens] [target tokens + EOS]
+
+with the attention mask 0 on padding and labels ``-100`` everywhere but the target, as PEFT does
+for prompt tuning.
+
+A saved adapter is ``adapter_config.json`` + ``adapter_model.safetensors`` (adapter weights
+only); :meth:`PersonalizedModel.from_pretrained` refuses another base model and loads strictly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from personalize.data.tasks import TaskSpec
+from personalize.errors import ConfigError, PersonalizeError
+from personalize.methods.soft.adapter import ADAPTERS, SoftTokenAdapter
+from personalize.methods.soft.config import SoftPrefixConfig
+from personalize.methods.soft.features import UserFeatures
+from personalize.prompts import SOFT_SLOT, PromptBuilder, get_template
+
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+FORMAT_VERSION = 1
+
+# Make sure every built-in adapter kind is registered.
+import personalize.methods.e2p  # noqa: E402,F401
+import personalize.methods.persoma  # noqa: E402,F401
+import personalize.methods.prompt  # noqa: E402,F401
+
+
+def embedding_norm(model: nn.Module) -> float:
+    """Median L2 norm of the base model's input token embeddings (the scale soft tokens match)."""
+    weight = model.get_input_embeddings().weight.detach().float()
+    return float(weight.norm(dim=-1).median())
+
+
+class SoftPromptLayout:
+    """Token ids before and after the soft tokens for each input, per ``placement``."""
+
+    def __init__(self, tokenizer: Any, task: TaskSpec, config: SoftPrefixConfig) -> None:
+        self.tokenizer, self.task, self.config = tokenizer, task, config
+        self.builder = PromptBuilder(tokenizer, get_template(task, config.template))
+
+    def split(self, input_text: str) -> tuple[list[int], list[int]]:
+        template = self.builder.template
+        placement = self.config.placement
+        if placement == "system":
+            rendered = (SOFT_SLOT, template.no_context.format(input=input_text))
+        elif placement == "before_input" and self.task.query_marker and self.task.query_marker in input_text:
+            marked = input_text.replace(self.task.query_marker, self.task.query_marker + SOFT_SLOT, 1)
+            rendered = (None, template.no_context.format(input=marked))
+        elif placement in ("user_start", "before_input"):
+            rendered = (None, SOFT_SLOT + template.no_context.format(input=input_text))
+        else:
+            raise ConfigError(f"unknown placement {placement!r}")
+        text = self.builder.wrap(rendered)
+        left, right = text.split(SOFT_SLOT, 1)
+        encode = lambda s: self.tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
+        return encode(left), encode(right)
+
+
+@dataclass
+class EmbeddedBatch:
+    """``inputs_embeds [B, T, H]``, ``attention_mask [B, T]``, ``labels [B, T]`` (or ``None``),
+    ``position_ids [B, T]``; ``prompt_tokens`` counts real prompt positions incl. soft tokens."""
+
+    inputs_embeds: torch.Tensor
+    attention_mask: torch.LongTensor
+    position_ids: torch.LongTensor
+    labels: torch.LongTensor | None
+    prompt_tokens: list[int]
+
+
+class PersonalizedModel(nn.Module):
+    """Frozen ``base`` + trainable ``adapter``.
+
+    Args:
+        base: a causal LM (``transformers`` model); frozen here.
+        adapter: the soft-token adapter (the only trainable module).
+        method: registry name of the adapter kind (``e2p``, ``persoma``, ``prompt``).
+        base_name: the base model's id, recorded in and checked against saved adapters.
+    """
+
+    def __init__(self, base: nn.Module, adapter: SoftTokenAdapter, *, method: str, base_name: str, encoder_dim: int) -> None:
+        super().__init__()
+        self.encoder_dim = encoder_dim
+        self.base = base
+        self.base.eval()
+        self.base.requires_grad_(False)
+        self.adapter = adapter
+        self.method = method
+        self.base_name = base_name
+
+    # -- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, base: nn.Module, method: str, config: SoftPrefixConfig, *, base_name: str, encoder_dim: int) -> PersonalizedModel:
+        kind = ADAPTERS.get(method)
+        if not isinstance(config, kind.config_class):
+            raise ConfigError(f"{method} needs a {kind.config_class.__name__}, got {type(config).__name__}")
+        hidden = int(base.config.hidden_size)
+        adapter = kind.build(config, hidden, encoder_dim, embedding_norm(base))
+        return cls(base, adapter, method=method, base_name=base_name, encoder_dim=encoder_dim)
+
+    def train(self, mode: bool = True) -> PersonalizedModel:
+        # The base stays in eval mode (no dropout) whatever the wrapper's mode.
+        self.training = mode
+        self.adapter.train(mode)
+        self.base.eval()
+        return self
+
+    @property
+    def config(self) -> SoftPrefixConfig:
+        return self.adapter.config
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.base.config.hidden_size)
+
+    def trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    # -- inputs ---------------------------------------------------------------------------------
+
+    def embed(
+        self,
+        prefixes: Sequence[Sequence[int]],
+        suffixes: Sequence[Sequence[int]],
+        features: UserFeatures,
+        targets: Sequence[Sequence[int]] | None = None,
+        pad_token_id: int = 0,
+    ) -> EmbeddedBatch:
+        """Assemble left-padded ``inputs_embeds`` with the soft tokens in place.
+
+        Args:
+            prefixes / suffixes: token ids before / after the soft tokens, per example.
+            features: the users' features for the adapter.
+            targets: answer token ids (with EOS) for training; ``None`` for inference.
+        """
+        embedding = self.base.get_input_embeddings()
+        device = embedding.weight.device
+        dtype = embedding.weight.dtype
+        soft = self.adapter(features.to(device)).to(dtype)  # [B, N, H]
+        rows, labels, lengths = [], [], []
+        for i, (prefix, suffix) in enumerate(zip(prefixes, suffixes)):
+            target = list(targets[i]) if targets is not None else []
+            ids = torch.tensor([*prefix, *suffix, *target], dtype=torch.long, device=device)
+            tok = embedding(ids)
+            n_prefix = len(prefix)
+            rows.append(torch.cat([tok[:n_prefix], soft[i], tok[n_prefix:]], dim=0))
+            n_prompt = n_prefix + soft.shape[1] + len(suffix)
+            lengths.append(n_prompt)
+            labels.append([-100] * n_prompt + target)
+        width = max(r.shape[0] for r in rows)
+        hidden = rows[0].shape[1]
+        mask = torch.zeros(len(rows), width, dtype=torch.long, device=device)
+        label_tensor = torch.full((len(rows), width), -100, dtype=torch.long, device=device)
+        padded_rows = []
+        for i, row in enumerate(rows):
+            pad = width - row.shape[0]
+            padded_rows.append(torch.cat([row.new_zeros(pad, hidden), row], dim=0) if pad else row)
+            mask[i, pad:] = 1
+            label_tensor[i, pad:] = torch.tensor(labels[i], dtype=torch.long, device=device)
+        inputs = torch.stack(padded_rows)
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        return EmbeddedBatch(inputs, mask, position_ids, label_tensor if targets is not None else None, lengths)
+
+    def forward(self, batch: EmbeddedBatch) -> torch.Tensor:
+        """Mean cross-entropy over target tokens (labels != -100)."""
+        out = self.base(
+            inputs_embeds=batch.inputs_embeds,
+            attention_mask=batch.attention_mask,
+            position_ids=batch.position_ids,
+            use_cache=False,
+        )
+        logits = out.logits[:, :-1].float()
+        labels = batch.labels[:, 1:]
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+
+    # -- save / load ----------------------------------------------------------------------------
+
+    def adapter_config(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "method": self.method,
+            "base_model": self.base_name,
+            "hidden_size": self.hidden_size,
+            "encoder_dim": self.encoder_dim,
+            "trainable_parameters": self.trainable_parameters(),
+            "config": self.config.to_dict(),
+            **(extra or {}),
+        }
+
+    def save_pretrained(self, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
+        """Write ``adapter_config.json`` + ``adapter_model.safetensors`` (adapter weights only)."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().to("cpu").contiguous() for k, v in self.adapter.state_dict().items()}
+        tmp = Path(tempfile.mkdtemp(dir=directory, prefix=".save-"))
+        try:
+            save_file(state, str(tmp / ADAPTER_WEIGHTS), metadata={"format": "pt", "method": self.method})
+            (tmp / ADAPTER_CONFIG).write_text(json.dumps(self.adapter_config(extra), indent=2) + "\n")
+            for name in (ADAPTER_WEIGHTS, ADAPTER_CONFIG):
+                os.replace(tmp / name, directory / name)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, base: nn.Module, directory: str | Path, *, base_name: str, encoder_dim: int | None = None) -> PersonalizedModel:
+        """Load a saved adapter onto ``base``; refuses another base model, loads strictly."""
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        saved = read_adapter_config(directory)
+        if saved["base_model"] != base_name:
+            raise ConfigError(f"adapter in {directory} was trained on base model {saved['base_model']!r}, not {base_name!r}")
+        if saved["hidden_size"] != int(base.config.hidden_size):
+            raise ConfigError(f"adapter in {directory} expects hidden size {saved['hidden_size']}, "
+                              f"the base model has {base.config.hidden_size}")
+        kind = ADAPTERS.get(saved["method"])
+        config = kind.config_class.from_dict(saved["config"], source=str(directory / ADAPTER_CONFIG))
+        model = cls.create(base, saved["method"], config, base_name=base_name,
+                           encoder_dim=encoder_dim or int(saved.get("encoder_dim", 384)))
+        state = load_file(str(directory / ADAPTER_WEIGHTS))
+        try:
+            model.adapter.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise ConfigError(f"adapter weights in {directory} do not match its config: {exc}") from None
+        return model
+
+
+def read_adapter_config(directory: str | Path) -> dict[str, Any]:
+    directory = Path(directory)
+    path = directory / ADAPTER_CONFIG
+    if not path.is_file() or not (directory / ADAPTER_WEIGHTS).is_file():
+        raise PersonalizeError(f"{directory} is not a saved adapter (needs {ADAPTER_CONFIG} and {ADAPTER_WEIGHTS})")
+    try:
+        saved = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+    missing = [k for k in ("method", "base_model", "hidden_size", "config") if k not in saved]
+    if missing:
+        raise ConfigError(f"{path}: missing key(s) {missing}")
+    return saved

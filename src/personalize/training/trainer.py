@@ -1,0 +1,255 @@
+"""Train a soft-token adapter on a frozen base LLM.
+
+Length-bucketed batches (little padding), AdamW on the adapter's parameters only, linear warm-up
+then cosine decay, gradient accumulation, bf16 autocast where the CPU (or GPU) supports it, loss
+on the answer tokens only, a dev evaluation after every epoch with early stopping on the task's
+metric, an atomic checkpoint every epoch (``--resume`` continues after a kill), seeded.
+
+Output folder: the best adapter (``adapter_config.json`` + ``adapter_model.safetensors``),
+``train_config.json``, ``train_log.jsonl`` (one line per epoch), ``dev/`` (the best dev
+evaluation: predictions.json, results.json), ``train_summary.json``, ``checkpoint/``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from personalize.config import JsonConfig
+from personalize.errors import ConfigError
+from personalize.evaluation.harness import EvalOptions, evaluate, seed_everything
+from personalize.evaluation.provenance import git_commit, now_iso, package_versions
+from personalize.training.checkpoint import load_checkpoint, save_checkpoint
+
+
+@dataclass(frozen=True)
+class TrainConfig(JsonConfig):
+    """Everything a training run depends on (saved as ``train_config.json``).
+
+    Attributes:
+        method: ``e2p``, ``persoma`` or ``prompt`` (the non-personalized control).
+        adapter: the method's settings (e.g. ``{"num_tokens": 1, "placement": "user_start"}``).
+        data / task: the data source and task, as for ``personalize eval``.
+        max_train_examples / dev_limit: first N examples of train / dev (``None``: all).
+        max_target_tokens: answers are cut to this many tokens for the loss.
+        patience: stop after this many epochs without a dev improvement.
+        autocast: bf16 autocast when the base model runs in bf16.
+        eval: harness options for the dev evaluation (mode, batch size, decoding).
+    """
+
+    method: str
+    data: str
+    adapter: dict[str, Any] = field(default_factory=dict)
+    task: str | None = None
+    train_split: str = "train"
+    dev_split: str = "dev"
+    model: str = "smollm2-135m"
+    dtype: str = "auto"
+    device: str = "auto"
+    epochs: int = 2
+    batch_size: int = 8
+    grad_accum: int = 1
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.05
+    max_grad_norm: float = 1.0
+    max_target_tokens: int = 64
+    max_train_examples: int | None = None
+    dev_limit: int | None = None
+    patience: int = 1
+    seed: int = 0
+    autocast: bool = True
+    eval: dict[str, Any] = field(default_factory=dict)
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    """Linear warm-up to 1 over ``warmup`` steps, then cosine decay to 0 at ``total``."""
+    if step < warmup:
+        return (step + 1) / max(1, warmup)
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def length_buckets(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (sorted, then chunked)."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("loss {task.fields[loss]:.4f}  {task.fields[tps]:.0f} tok/s"),
+                    TimeElapsedColumn(), TimeRemainingColumn())
+
+
+def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, show_progress: bool = True,
+          loaded_model: Any = None) -> dict[str, Any]:
+    """Train ``config.method`` and write the best adapter into ``out_dir``.
+
+    Args:
+        resume: continue from ``out_dir/checkpoint`` (same config required).
+        loaded_model: an already loaded :class:`LoadedModel` (tests, sweeps); else ``config.model``.
+
+    Returns:
+        The training summary (also written to ``train_summary.json``).
+    """
+    from personalize.data.loading import load_dataset
+    from personalize.methods.soft.adapter import ADAPTERS
+    from personalize.methods.soft.method import SoftPrefixMethod, make_feature_builder
+    from personalize.modeling import PersonalizedModel, SoftPromptLayout
+    from personalize.models import load_base_model
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config_path = out / "train_config.json"
+    if resume and config_path.exists():
+        saved = TrainConfig.load(config_path)
+        if saved != config:
+            raise ConfigError(f"--resume with different settings than {config_path}; use a new --out or the same settings")
+    elif not resume and (out / "checkpoint").exists():
+        raise ConfigError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
+    config.save(config_path)
+
+    seed_everything(config.seed)
+    kind = ADAPTERS.get(config.method)
+    adapter_config = kind.config_class.from_dict(config.adapter, source="adapter settings")
+    options = EvalOptions.from_dict({"seed": config.seed, **config.eval}, source="eval settings")
+    loaded = loaded_model or load_base_model(config.model, dtype=config.dtype, device=config.device)
+    tokenizer = loaded.tokenizer
+    train_ds = load_dataset(config.data, config.train_split, config.task).limit(config.max_train_examples)
+    dev_ds = load_dataset(config.data, config.dev_split, config.task or train_ds.task.name).limit(config.dev_limit)
+    task = train_ds.task
+
+    encoder_dim = 384
+    model = PersonalizedModel.create(loaded.model, config.method, adapter_config, base_name=loaded.name, encoder_dim=encoder_dim)
+    features = make_feature_builder(model, task)
+    if features.embedder is not None:
+        features.precompute([*train_ds.profiles.values(), *dev_ds.profiles.values()])
+        if features.embedder.dim != encoder_dim:  # another encoder: rebuild with its width
+            model = PersonalizedModel.create(loaded.model, config.method, adapter_config, base_name=loaded.name,
+                                             encoder_dim=features.embedder.dim)
+    model.to(loaded.device)
+    layout = SoftPromptLayout(tokenizer, task, adapter_config)
+    eos = tokenizer.eos_token_id
+
+    examples = [e for e in train_ds.examples if e.output is not None]
+    if not examples:
+        raise ConfigError(f"no training examples with outputs in {train_ds.source} ({config.train_split})")
+    splits = [layout.split(e.input) for e in examples]
+    targets = [tokenizer(e.output.strip(), add_special_tokens=False)["input_ids"][: config.max_target_tokens] + [eos]
+               for e in examples]
+    lengths = [len(p) + len(s) + len(t) for (p, s), t in zip(splits, targets)]
+    batches = length_buckets(lengths, config.batch_size)
+    steps_per_epoch = math.ceil(len(batches) / config.grad_accum)
+    total_steps = steps_per_epoch * config.epochs
+    warmup = int(config.warmup_ratio * total_steps)
+
+    params = [p for p in model.adapter.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    state = {"epoch": 0, "step": 0, "best": None, "best_epoch": None, "bad_epochs": 0, "train_seconds": 0.0,
+             "train_tokens": 0}
+    if resume:
+        restored = load_checkpoint(out, model.adapter, optimizer)
+        if restored is not None:
+            state.update(restored)
+    use_autocast = config.autocast and loaded.dtype == torch.bfloat16
+    device_type = loaded.device.type
+    metric, higher = task.primary_metric, task.higher_is_better
+    log_path = out / "train_log.jsonl"
+
+    for epoch in range(state["epoch"], config.epochs):
+        if state["bad_epochs"] >= config.patience:
+            break  # early stopping (also when resuming a run that had already stopped)
+        torch.manual_seed(config.seed + epoch)
+        order = list(range(len(batches)))
+        random.Random(config.seed + epoch).shuffle(order)
+        model.train()
+        progress = _progress() if show_progress else None
+        bar = progress.add_task(f"epoch {epoch + 1}/{config.epochs}", total=len(order), loss=0.0, tps=0.0) if progress else None
+        if progress:
+            progress.start()
+        epoch_start, epoch_tokens, losses = time.perf_counter(), 0, []
+        try:
+            for position, batch_index in enumerate(order):
+                idx = batches[batch_index]
+                profiles = [train_ds.profile(examples[i]) for i in idx]
+                with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_autocast):
+                    batch = model.embed([splits[i][0] for i in idx], [splits[i][1] for i in idx], features(profiles),
+                                        [targets[i] for i in idx], pad_token_id=tokenizer.pad_token_id)
+                    loss = model(batch)
+                (loss / config.grad_accum).backward()
+                losses.append(loss.item())
+                epoch_tokens += int(batch.attention_mask.sum())
+                if (position + 1) % config.grad_accum == 0 or position == len(order) - 1:
+                    for group in optimizer.param_groups:
+                        group["lr"] = config.lr * lr_factor(state["step"], total_steps, warmup)
+                    torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    state["step"] += 1
+                if progress:
+                    elapsed = time.perf_counter() - epoch_start
+                    progress.update(bar, advance=1, loss=sum(losses[-20:]) / len(losses[-20:]), tps=epoch_tokens / max(elapsed, 1e-9))
+        finally:
+            if progress:
+                progress.stop()
+        epoch_seconds = time.perf_counter() - epoch_start
+        state["train_seconds"] += epoch_seconds
+        state["train_tokens"] += epoch_tokens
+
+        model.eval()
+        dev = evaluate(SoftPrefixMethod.from_model(model), dev_ds, model=loaded, options=options,
+                       out_dir=out / "dev-last", show_progress=show_progress)
+        value = dev["metrics"][metric]
+        improved = state["best"] is None or (value > state["best"] if higher else value < state["best"])
+        if improved:
+            state.update(best=value, best_epoch=epoch + 1, bad_epochs=0)
+            model.save_pretrained(out, extra={"task": task.name, "train_config": config.to_dict()})
+            _replace_dir(out / "dev-last", out / "dev")
+        else:
+            state["bad_epochs"] += 1
+        state["epoch"] = epoch + 1
+        entry = {"epoch": epoch + 1, "train_loss": sum(losses) / len(losses), "dev": dev["metrics"],
+                 "seconds": round(epoch_seconds, 1), "tokens_per_second": round(epoch_tokens / epoch_seconds, 1),
+                 "improved": improved}
+        with log_path.open("a") as fh:
+            fh.write(json.dumps(entry) + "\n")
+        save_checkpoint(out, model.adapter, optimizer, state)
+
+    summary = {
+        "method": config.method,
+        "task": task.name,
+        "synthetic": task.synthetic,
+        "adapter_config": model.adapter_config(),
+        "trainable_parameters": model.trainable_parameters(),
+        "train_examples": len(examples),
+        "epochs_run": state["epoch"],
+        "best_epoch": state["best_epoch"],
+        "best_dev": {metric: state["best"]},
+        "train_seconds": round(state["train_seconds"], 1),
+        "train_tokens_per_second": round(state["train_tokens"] / max(state["train_seconds"], 1e-9), 1),
+        "model": loaded.info(),
+        "config": config.to_dict(),
+        "versions": package_versions(),
+        "git": git_commit(),
+        "created": now_iso(),
+    }
+    (out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    import shutil
+
+    if dst.exists():
+        shutil.rmtree(dst)
+    src.rename(dst)
