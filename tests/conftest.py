@@ -50,7 +50,7 @@ def build_tiny_tokenizer():
     return fast
 
 
-def build_tiny_llama(vocab_size: int, seed: int = 0, hidden_size: int = 32, layers: int = 2):
+def build_tiny_llama(vocab_size: int, seed: int = 0, hidden_size: int = 32, layers: int = 2, init_range: float = 0.02):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
@@ -66,6 +66,7 @@ def build_tiny_llama(vocab_size: int, seed: int = 0, hidden_size: int = 32, laye
         bos_token_id=1,
         eos_token_id=2,
         pad_token_id=2,
+        initializer_range=init_range,
     )
     model = LlamaForCausalLM(config).eval()
     model.requires_grad_(False)
@@ -89,8 +90,53 @@ def tiny_model(tiny_tokenizer):
     )
 
 
+@pytest.fixture(scope="session")
+def steerable_tiny_model(tiny_tokenizer):
+    """A 1-layer random Llama with large initial weights.
+
+    With the usual 0.02 init a random tiny model is inert: its logits barely depend on its
+    inputs, so no soft token can steer it and every training test would trivially tie. Larger
+    weights make the output depend on the input, which is what learning tests need.
+    """
+    from personalize.models.llm import LoadedModel
+
+    model = build_tiny_llama(len(tiny_tokenizer), hidden_size=64, layers=1, init_range=0.3)
+    return LoadedModel(
+        name="tiny-llama-steerable", model=model, tokenizer=tiny_tokenizer, dtype=torch.float32,
+        device=torch.device("cpu"), load_seconds=0.0, source="test fixture",
+    )
+
+
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is absent")
     return SHARED_DATA
+
+
+class HashingEncoder:
+    """A deterministic stand-in for MiniLM: bag of hashed words, L2-normalised, ``dim`` wide."""
+
+    def __init__(self, dim: int = 32, name: str = "hashing-test-encoder") -> None:
+        self.dim, self.name, self.calls = dim, name, 0
+
+    def encode(self, texts, batch_size: int = 64, show_progress: bool = False):
+        import hashlib
+
+        import numpy as np
+
+        self.calls += 1
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                out[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-9)
+
+
+@pytest.fixture
+def fake_encoder(monkeypatch: pytest.MonkeyPatch) -> HashingEncoder:
+    """Every ``load_encoder`` call returns one shared :class:`HashingEncoder` (no MiniLM)."""
+    encoder = HashingEncoder()
+    monkeypatch.setattr("personalize.models.load_encoder", lambda name="minilm-l6", device="auto": encoder)
+    return encoder

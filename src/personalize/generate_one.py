@@ -82,13 +82,14 @@ def generate_for_user(
         return {"answer": answer, "prompt_tokens": 0, "context_tokens": 0, "used_items": [], "prompt": None}
     prepared = method.prepare([example], [profile])
     cfg = DecodingConfig.from_dict({k: v for k, v in (decoding or {}).items() if v is not None})
-    answer = generate(
-        loaded.model, loaded.tokenizer,
-        input_ids=prepared.input_ids.to(loaded.device) if prepared.input_ids is not None else None,
-        inputs_embeds=prepared.inputs_embeds.to(loaded.device) if prepared.inputs_embeds is not None else None,
-        attention_mask=prepared.attention_mask.to(loaded.device),
-        decoding=cfg, max_new_tokens=cfg.max_new_tokens or task.max_new_tokens,
-    )[0]
+    with method.session():
+        answer = generate(
+            loaded.model, loaded.tokenizer,
+            input_ids=prepared.input_ids.to(loaded.device) if prepared.input_ids is not None else None,
+            inputs_embeds=prepared.inputs_embeds.to(loaded.device) if prepared.inputs_embeds is not None else None,
+            attention_mask=prepared.attention_mask.to(loaded.device),
+            decoding=cfg, max_new_tokens=cfg.max_new_tokens or task.max_new_tokens,
+        )[0]
     prompt = loaded.tokenizer.decode(prepared.input_ids[0][prepared.attention_mask[0].bool()]) if prepared.input_ids is not None else None
     details = prepared.details[0] if prepared.details else {}
     return {

@@ -151,6 +151,18 @@ def generate(
     return [postprocess(t, decoding.postprocess) for t in texts]
 
 
+def _cache_argument(model: torch.nn.Module) -> str:
+    """The forward() keyword for a KV cache: ``cache`` in recent transformers, else ``past_key_values``."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _output_cache(output: object) -> object:
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
+
+
 def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.LongTensor:
     """Positions that skip left padding: ``[batch, len]``, 0 at each row's first real token."""
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
@@ -221,7 +233,7 @@ def score_labels(
         table_mask[i, : len(ids)] = 1
     feed = table[:, :-1].repeat(batch, 1)  # [batch*L, T-1], rows ordered example-major
     feed_mask = table_mask[:, :-1].repeat(batch, 1)
-    cache = out.past_key_values
+    cache = _output_cache(out)
     cache.batch_repeat_interleave(n_labels)
     prompt_mask = attention_mask.repeat_interleave(n_labels, dim=0)
     next_pos = (attention_mask.sum(-1)).repeat_interleave(n_labels)[:, None]
@@ -229,8 +241,8 @@ def score_labels(
         input_ids=feed,
         attention_mask=torch.cat([prompt_mask, feed_mask], dim=1),
         position_ids=next_pos + torch.arange(longest - 1, device=device)[None, :],
-        past_key_values=cache,
         use_cache=True,
+        **{_cache_argument(model): cache},
     )
     logprobs = torch.log_softmax(cont.logits.float(), dim=-1)  # [batch*L, T-1, vocab]
     targets = table[:, 1:].repeat(batch, 1)

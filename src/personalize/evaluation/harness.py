@@ -48,6 +48,12 @@ class EvalOptions(JsonConfig):
     label_eos: bool = True
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
 
+    def __post_init__(self) -> None:
+        if isinstance(self.decoding, dict):  # EvalOptions(decoding={...}) from code
+            object.__setattr__(self, "decoding", DecodingConfig.from_dict(self.decoding, source="decoding"))
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> EvalOptions:
         data = dict(data)
@@ -173,13 +179,14 @@ def evaluate(
                     "input_ids": prepared.input_ids.to(device) if prepared.input_ids is not None else None,
                     "inputs_embeds": prepared.inputs_embeds.to(device) if prepared.inputs_embeds is not None else None,
                 }
-                if mode == "score":
-                    scores = score_labels(ctx.model, label_ids=label_ids, pad_token_id=model.tokenizer.pad_token_id, **inputs)
-                    raws = [task.labels[i] for i in scores.argmax(-1).tolist()]
-                    answers = raws
-                else:
-                    raws = generate(ctx.model, model.tokenizer, decoding=options.decoding, max_new_tokens=max_new, **inputs)
-                    answers = [normalise_answer(r, task) for r in raws]
+                with method.session():
+                    if mode == "score":
+                        scores = score_labels(ctx.model, label_ids=label_ids, pad_token_id=model.tokenizer.pad_token_id, **inputs)
+                        raws = [task.labels[i] for i in scores.argmax(-1).tolist()]
+                        answers = raws
+                    else:
+                        raws = generate(ctx.model, model.tokenizer, decoding=options.decoding, max_new_tokens=max_new, **inputs)
+                        answers = [normalise_answer(r, task) for r in raws]
                 for i, e in enumerate(batch):
                     predictions[e.id] = answers[i]
                     record = {

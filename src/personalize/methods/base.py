@@ -8,6 +8,7 @@ the same way, so their numbers are comparable.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -84,6 +85,12 @@ class Method(ABC):
     # Model-free methods override this; model-based methods override `prepare`.
     def predict_direct(self, example: Example, profile: UserProfile) -> str:
         raise NotImplementedError
+
+    def session(self) -> contextlib.AbstractContextManager:
+        """Context in which the base model runs for this method's batches (generation and label
+        scoring included): methods that hook into the model (a LoRA, a cross-attention memory)
+        switch their hooks on here, and off again on leaving, so nothing leaks to other methods."""
+        return contextlib.nullcontext()
 
     @abstractmethod
     def prepare(self, examples: Sequence[Example], profiles: Sequence[UserProfile]) -> PreparedBatch | None:

@@ -41,6 +41,7 @@ class TrainConfig(JsonConfig):
         max_target_tokens: answers are cut to this many tokens for the loss.
         patience: stop after this many epochs without a dev improvement.
         autocast: bf16 autocast when the base model runs in bf16.
+        dev_loss: also report the dev answers' mean token loss each epoch (teacher-forced).
         eval: harness options for the dev evaluation (mode, batch size, decoding).
     """
 
@@ -66,6 +67,7 @@ class TrainConfig(JsonConfig):
     patience: int = 1
     seed: int = 0
     autocast: bool = True
+    dev_loss: bool = True
     eval: dict[str, Any] = field(default_factory=dict)
 
 
@@ -129,24 +131,27 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
     dev_ds = load_dataset(config.data, config.dev_split, config.task or train_ds.task.name).limit(config.dev_limit)
     task = train_ds.task
 
-    encoder_dim = 384
-    model = PersonalizedModel.create(loaded.model, config.method, adapter_config, base_name=loaded.name, encoder_dim=encoder_dim)
-    features = make_feature_builder(model, task)
+    features = make_feature_builder(config.method, adapter_config, task)
+    encoder_dim = 0  # the control reads no user features
     if features.embedder is not None:
         features.precompute([*train_ds.profiles.values(), *dev_ds.profiles.values()])
-        if features.embedder.dim != encoder_dim:  # another encoder: rebuild with its width
-            model = PersonalizedModel.create(loaded.model, config.method, adapter_config, base_name=loaded.name,
-                                             encoder_dim=features.embedder.dim)
+        encoder_dim = features.embedder.dim
+    model = PersonalizedModel.create(loaded.model, config.method, adapter_config, base_name=loaded.name, encoder_dim=encoder_dim)
     model.to(loaded.device)
     layout = SoftPromptLayout(tokenizer, task, adapter_config)
     eos = tokenizer.eos_token_id
 
-    examples = [e for e in train_ds.examples if e.output is not None]
+    def tokenized(dataset):
+        kept = [e for e in dataset.examples if e.output is not None]
+        splits = [layout.split(e.input) for e in kept]
+        targets = [tokenizer(e.output.strip(), add_special_tokens=False)["input_ids"][: config.max_target_tokens] + [eos]
+                   for e in kept]
+        return kept, splits, targets
+
+    examples, splits, targets = tokenized(train_ds)
     if not examples:
         raise ConfigError(f"no training examples with outputs in {train_ds.source} ({config.train_split})")
-    splits = [layout.split(e.input) for e in examples]
-    targets = [tokenizer(e.output.strip(), add_special_tokens=False)["input_ids"][: config.max_target_tokens] + [eos]
-               for e in examples]
+    dev_examples, dev_splits, dev_targets = tokenized(dev_ds)
     lengths = [len(p) + len(s) + len(t) for (p, s), t in zip(splits, targets)]
     batches = length_buckets(lengths, config.batch_size)
     steps_per_epoch = math.ceil(len(batches) / config.grad_accum)
@@ -207,6 +212,10 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
         state["train_tokens"] += epoch_tokens
 
         model.eval()
+        dev_loss = None
+        if config.dev_loss and dev_examples:
+            dev_loss = target_loss(model, dev_ds, dev_examples, dev_splits, dev_targets, features, config.batch_size,
+                                   tokenizer.pad_token_id, use_autocast, device_type)
         dev = evaluate(SoftPrefixMethod.from_model(model), dev_ds, model=loaded, options=options,
                        out_dir=out / "dev-last", show_progress=show_progress)
         value = dev["metrics"][metric]
@@ -218,7 +227,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
         else:
             state["bad_epochs"] += 1
         state["epoch"] = epoch + 1
-        entry = {"epoch": epoch + 1, "train_loss": sum(losses) / len(losses), "dev": dev["metrics"],
+        entry = {"epoch": epoch + 1, "train_loss": sum(losses) / len(losses), "dev_loss": dev_loss, "dev": dev["metrics"],
                  "seconds": round(epoch_seconds, 1), "tokens_per_second": round(epoch_tokens / epoch_seconds, 1),
                  "improved": improved}
         with log_path.open("a") as fh:
@@ -245,6 +254,22 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
     }
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+@torch.no_grad()
+def target_loss(model, dataset, examples, splits, targets, features, batch_size, pad_id, use_autocast, device_type) -> float:
+    """Mean cross-entropy per answer token (teacher-forced) over ``examples``."""
+    total, count = 0.0, 0
+    for first in range(0, len(examples), batch_size):
+        idx = range(first, min(first + batch_size, len(examples)))
+        profiles = [dataset.profile(examples[i]) for i in idx]
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_autocast):
+            batch = model.embed([splits[i][0] for i in idx], [splits[i][1] for i in idx], features(profiles),
+                                [targets[i] for i in idx], pad_token_id=pad_id)
+            n = int((batch.labels[:, 1:] != -100).sum())
+            total += float(model(batch)) * n
+        count += n
+    return total / max(count, 1)
 
 
 def _replace_dir(src: Path, dst: Path) -> None:

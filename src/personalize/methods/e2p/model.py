@@ -29,12 +29,16 @@ class E2PConfig(SoftPrefixConfig):
     dropout: float = 0.0
 
 
+def feature_kind_of(config: E2PConfig) -> str:
+    return "vector" if config.user_vector == "mean" else "concat"
+
+
 class E2PAdapter(SoftTokenAdapter):
     """``[batch, encoder_dim]`` user vector -> ``[batch, N, hidden]``."""
 
     def __init__(self, config: E2PConfig, hidden_size: int, encoder_dim: int, embed_norm: float) -> None:
         super().__init__(config, hidden_size, embed_norm)
-        self.feature_kind = "vector" if config.user_vector == "mean" else "concat"
+        self.feature_kind = feature_kind_of(config)
         self.projector = PrefixProjector(encoder_dim, config.mlp_hidden, hidden_size, config.num_tokens, config.dropout)
 
     def raw_tokens(self, features: UserFeatures) -> torch.Tensor:
@@ -42,4 +46,4 @@ class E2PAdapter(SoftTokenAdapter):
         return self.projector(features.vector)
 
 
-ADAPTERS.register("e2p", AdapterKind(E2PConfig, E2PAdapter, "user vector -> MLP -> N soft tokens"))
+ADAPTERS.register("e2p", AdapterKind(E2PConfig, E2PAdapter, "user vector -> MLP -> N soft tokens", feature_kind_of))

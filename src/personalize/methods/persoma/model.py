@@ -49,4 +49,5 @@ class PersomaAdapter(SoftTokenAdapter):
         return self.resampler(features.items, features.item_mask)
 
 
-ADAPTERS.register("persoma", AdapterKind(PersomaConfig, PersomaAdapter, "items -> Perceiver/MLP resampler -> N soft tokens"))
+ADAPTERS.register("persoma", AdapterKind(PersomaConfig, PersomaAdapter, "items -> Perceiver/MLP resampler -> N soft tokens",
+                                          lambda config: "items"))

@@ -34,4 +34,5 @@ class PromptAdapter(SoftTokenAdapter):
         return self.tokens.unsqueeze(0).expand(features.batch_size, -1, -1)
 
 
-ADAPTERS.register("prompt", AdapterKind(PromptConfig, PromptAdapter, "N learned tokens, no user input (control)"))
+ADAPTERS.register("prompt", AdapterKind(PromptConfig, PromptAdapter, "N learned tokens, no user input (control)",
+                                        lambda config: "none"))

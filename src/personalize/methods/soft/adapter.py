@@ -46,6 +46,7 @@ class AdapterKind:
     config_class: type[SoftPrefixConfig]
     build: Callable[[SoftPrefixConfig, int, int, float], SoftTokenAdapter]  # (cfg, hidden, encoder_dim, norm)
     description: str
+    feature_kind: Callable[[SoftPrefixConfig], FeatureKind]  # what the adapter reads of a user
 
 
 ADAPTERS: Registry[AdapterKind] = Registry("soft-token method")

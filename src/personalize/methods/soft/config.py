@@ -23,6 +23,10 @@ class SoftPrefixConfig(JsonConfig):
         max_items: at most this many history items per user, the most recent ones (``None``: all).
         template: prompt template style of the request (the user turn of ``none``).
         norm_match: scale soft tokens to the typical norm of the model's own token embeddings.
+        lora_rank: > 0 also trains one LoRA of this rank on the base model, shared by all users
+            (task adaptation); its control is the ``prompt`` method with the same LoRA.
+        lora_alpha: LoRA scaling numerator (update scaled by ``lora_alpha / lora_rank``).
+        lora_targets: names of the base model's linear layers that get a LoRA.
     """
 
     num_tokens: int = 1
@@ -31,3 +35,6 @@ class SoftPrefixConfig(JsonConfig):
     max_items: int | None = 64
     template: str = "lamp"
     norm_match: bool = True
+    lora_rank: int = 0
+    lora_alpha: float = 16.0
+    lora_targets: tuple[str, ...] | list[str] = ("q_proj", "v_proj")

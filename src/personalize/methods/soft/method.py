@@ -22,13 +22,13 @@ class SoftMethodSettings(JsonConfig):
     adapter: str | None = None
 
 
-def make_feature_builder(model: Any, task: Any) -> FeatureBuilder:
-    """The feature builder a :class:`PersonalizedModel` needs, with the on-disk embedding cache."""
+def make_feature_builder(method: str, config: Any, task: Any) -> FeatureBuilder:
+    """The feature builder that ``method`` with ``config`` needs, over the on-disk embedding cache."""
     from personalize.encoding import EmbeddingCache
+    from personalize.methods.soft.adapter import ADAPTERS
     from personalize.models import load_encoder
 
-    config = model.config
-    kind = model.adapter.feature_kind
+    kind = ADAPTERS.get(method).feature_kind(config)
     embedder = None
     if kind != "none":
         embedder = EmbeddingCache(config.encoder, lambda: load_encoder(config.encoder))
@@ -62,9 +62,10 @@ class SoftPrefixMethod(Method):
             if saved["method"] != self.name:
                 raise ConfigError(f"{self.config.adapter} holds a {saved['method']!r} adapter, not {self.name!r}")
             self.model = PersonalizedModel.from_pretrained(ctx.model, self.config.adapter, base_name=ctx.model_name)
+            self.model.to(next(ctx.model.parameters()).device)
         self.model.eval()
         self.layout = SoftPromptLayout(ctx.tokenizer, ctx.task, self.model.config)
-        self.features = make_feature_builder(self.model, ctx.task)
+        self.features = make_feature_builder(self.model.method, self.model.config, ctx.task)
 
     @property
     def trainable_parameters(self) -> int:
@@ -73,6 +74,9 @@ class SoftPrefixMethod(Method):
     def describe(self) -> dict[str, Any]:
         return {"method": self.name, "config": self.config.to_dict(),
                 "adapter_config": self.model.adapter_config() if self.model is not None else None}
+
+    def session(self):
+        return self.model.active()
 
     @torch.no_grad()
     def prepare(self, examples: Sequence[Example], profiles: Sequence[UserProfile]) -> PreparedBatch:
