@@ -374,7 +374,7 @@ def generate_cmd(
 
 @app.command("train")
 def train_cmd(
-    method: str = typer.Option(..., help="e2p, persoma or prompt (the non-personalized control)."),
+    method: str = typer.Option(..., help="e2p, persoma, prompt (the non-personalized control), xattn or rag-prefix."),
     data: str = typer.Option(..., help="A LaMP or native folder, or a synthetic task."),
     out: Path = typer.Option(..., help="Output folder: the best adapter, logs, checkpoint."),
     task: Optional[str] = typer.Option(None),

@@ -82,7 +82,7 @@ def generate_for_user(
         return {"answer": answer, "prompt_tokens": 0, "context_tokens": 0, "used_items": [], "prompt": None}
     prepared = method.prepare([example], [profile])
     cfg = DecodingConfig.from_dict({k: v for k, v in (decoding or {}).items() if v is not None})
-    with method.session():
+    with method.session(prepared):
         answer = generate(
             loaded.model, loaded.tokenizer,
             input_ids=prepared.input_ids.to(loaded.device) if prepared.input_ids is not None else None,

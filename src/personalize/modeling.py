@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import tempfile
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,8 @@ FORMAT_VERSION = 1
 import personalize.methods.e2p  # noqa: E402,F401
 import personalize.methods.persoma  # noqa: E402,F401
 import personalize.methods.prompt  # noqa: E402,F401
+import personalize.methods.rag_prefix  # noqa: E402,F401
+import personalize.methods.xattn  # noqa: E402,F401
 
 
 def embedding_norm(model: nn.Module) -> float:
@@ -87,6 +90,7 @@ class EmbeddedBatch:
     position_ids: torch.LongTensor
     labels: torch.LongTensor | None
     prompt_tokens: list[int]
+    memory: Any = None
 
 
 class PersonalizedModel(nn.Module):
@@ -109,33 +113,31 @@ class PersonalizedModel(nn.Module):
         self.method = method
         self.base_name = base_name
         self._active = False
-        self._hooks = []
-        lora = getattr(adapter, "lora", None)
-        if lora is not None:
-            modules = dict(base.named_modules())
-            for key, update in lora.items():
-                self._hooks.append(modules[key.replace("__", ".")].register_forward_hook(self._lora_hook(update)))
-
-    def _lora_hook(self, update: nn.Module):
-        def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
-            if not self._active:
-                return output
-            return output + update(args[0]).to(output.dtype)
-
-        return hook
+        self._memory: Any = None
+        # The hooks see this wrapper only through a weak reference, so that dropping the wrapper
+        # also removes its hooks from a base model that lives on (e.g. shared in a comparison).
+        ref = weakref.ref(self)
+        self._hooks = adapter.install_hooks(
+            base,
+            lambda: (m := ref()) is not None and m._active,
+            lambda: m._memory if (m := ref()) is not None else None,
+        )
+        weakref.finalize(self, _remove_handles, list(self._hooks))
 
     @contextlib.contextmanager
-    def active(self) -> Iterator[None]:
-        """Inside this block the base model runs with this adapter's hooks (the LoRA, if any)."""
-        previous, self._active = self._active, True
+    def active(self, memory: Any = None) -> Iterator[None]:
+        """Inside this block the base model runs with this adapter's hooks (a LoRA, cross-attention
+        to ``memory``); on leaving, the previous state is restored, so a batch's memory can never
+        leak into the next batch or into another method sharing the base model."""
+        previous = (self._active, self._memory)
+        self._active, self._memory = True, memory
         try:
             yield
         finally:
-            self._active = previous
+            self._active, self._memory = previous
 
     def remove_hooks(self) -> None:
-        for handle in self._hooks:
-            handle.remove()
+        _remove_handles(self._hooks)
         self._hooks = []
 
     # -- construction -------------------------------------------------------------------------
@@ -147,13 +149,10 @@ class PersonalizedModel(nn.Module):
             raise ConfigError(f"{method} needs a {kind.config_class.__name__}, got {type(config).__name__}")
         hidden = int(base.config.hidden_size)
         adapter = kind.build(config, hidden, encoder_dim, embedding_norm(base))
-        if config.lora_rank > 0:
-            from personalize.methods.soft.lora import build_lora
-
-            try:
-                adapter.lora = build_lora(base, config.lora_rank, config.lora_alpha, config.lora_targets)
-            except ValueError as exc:
-                raise ConfigError(str(exc)) from None
+        try:
+            adapter.attach(base)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         return cls(base, adapter, method=method, base_name=base_name, encoder_dim=encoder_dim)
 
     def train(self, mode: bool = True) -> PersonalizedModel:
@@ -217,7 +216,8 @@ class PersonalizedModel(nn.Module):
             label_tensor[i, pad:] = torch.tensor(labels[i], dtype=torch.long, device=device)
         inputs = torch.stack(padded_rows)
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
-        return EmbeddedBatch(inputs, mask, position_ids, label_tensor if targets is not None else None, lengths)
+        memory = self.adapter.memory(features.to(device))
+        return EmbeddedBatch(inputs, mask, position_ids, label_tensor if targets is not None else None, lengths, memory)
 
     def forward(self, batch: EmbeddedBatch) -> torch.Tensor:
         """Mean cross-entropy over target tokens (labels != -100).
@@ -226,7 +226,7 @@ class PersonalizedModel(nn.Module):
         a fifth of the compute per position, and most positions are prompt.
         """
         inner = self.base.get_decoder() if hasattr(self.base, "get_decoder") else getattr(self.base, self.base.base_model_prefix)
-        with self.active():
+        with self.active(batch.memory):
             hidden = inner(
                 inputs_embeds=batch.inputs_embeds,
                 attention_mask=batch.attention_mask,
@@ -294,6 +294,11 @@ class PersonalizedModel(nn.Module):
         except RuntimeError as exc:
             raise ConfigError(f"adapter weights in {directory} do not match its config: {exc}") from None
         return model
+
+
+def _remove_handles(handles: list[Any]) -> None:
+    for handle in handles:
+        handle.remove()
 
 
 def read_adapter_config(directory: str | Path) -> dict[str, Any]:

@@ -179,7 +179,7 @@ def evaluate(
                     "input_ids": prepared.input_ids.to(device) if prepared.input_ids is not None else None,
                     "inputs_embeds": prepared.inputs_embeds.to(device) if prepared.inputs_embeds is not None else None,
                 }
-                with method.session():
+                with method.session(prepared):
                     if mode == "score":
                         scores = score_labels(ctx.model, label_ids=label_ids, pad_token_id=model.tokenizer.pad_token_id, **inputs)
                         raws = [task.labels[i] for i in scores.argmax(-1).tolist()]

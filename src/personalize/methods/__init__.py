@@ -18,7 +18,7 @@ register_method("text", TextMethod)
 register_method("copy", CopyMethod)
 register_method("user-majority", UserMajorityMethod)
 # Soft-token methods: evaluated from a trained adapter (`--adapter DIR`), trained by `personalize train`.
-for _name in ("e2p", "persoma", "prompt"):
+for _name in ("e2p", "persoma", "prompt", "xattn", "rag-prefix"):
     register_method(_name, SoftPrefixMethod)
 
 __all__ = ["METHODS", "Method", "MethodContext", "PreparedBatch", "left_pad", "make_method", "register_method"]

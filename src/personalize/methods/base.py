@@ -58,6 +58,7 @@ class PreparedBatch:
     input_ids: torch.LongTensor | None = None
     inputs_embeds: torch.Tensor | None = None
     details: list[dict[str, Any]] = field(default_factory=list)
+    state: Any = None  # per-batch state the method's session needs (e.g. a cross-attention memory)
 
 
 class Method(ABC):
@@ -86,7 +87,7 @@ class Method(ABC):
     def predict_direct(self, example: Example, profile: UserProfile) -> str:
         raise NotImplementedError
 
-    def session(self) -> contextlib.AbstractContextManager:
+    def session(self, prepared: PreparedBatch | None = None) -> contextlib.AbstractContextManager:
         """Context in which the base model runs for this method's batches (generation and label
         scoring included): methods that hook into the model (a LoRA, a cross-attention memory)
         switch their hooks on here, and off again on leaving, so nothing leaks to other methods."""

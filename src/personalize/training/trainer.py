@@ -188,7 +188,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
                 idx = batches[batch_index]
                 profiles = [train_ds.profile(examples[i]) for i in idx]
                 with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_autocast):
-                    batch = model.embed([splits[i][0] for i in idx], [splits[i][1] for i in idx], features(profiles),
+                    queries = [task.query_text(examples[i].input) for i in idx]
+                    batch = model.embed([splits[i][0] for i in idx], [splits[i][1] for i in idx], features(profiles, queries),
                                         [targets[i] for i in idx], pad_token_id=tokenizer.pad_token_id)
                     loss = model(batch)
                 (loss / config.grad_accum).backward()
@@ -264,7 +265,8 @@ def target_loss(model, dataset, examples, splits, targets, features, batch_size,
         idx = range(first, min(first + batch_size, len(examples)))
         profiles = [dataset.profile(examples[i]) for i in idx]
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_autocast):
-            batch = model.embed([splits[i][0] for i in idx], [splits[i][1] for i in idx], features(profiles),
+            queries = [dataset.task.query_text(examples[i].input) for i in idx]
+            batch = model.embed([splits[i][0] for i in idx], [splits[i][1] for i in idx], features(profiles, queries),
                                 [targets[i] for i in idx], pad_token_id=pad_id)
             n = int((batch.labels[:, 1:] != -100).sum())
             total += float(model(batch)) * n

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -37,6 +38,37 @@ class SoftTokenAdapter(nn.Module):
 
     def forward(self, features: UserFeatures) -> torch.Tensor:
         return self.norm(self.raw_tokens(features))
+
+    def memory(self, features: UserFeatures) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """A per-batch memory the base model attends to while active (cross-attention methods):
+        ``(memory [B, M, hidden], mask [B, M])``, or ``None`` for prefix-only methods."""
+        return None
+
+    def attach(self, base: nn.Module) -> None:
+        """Build the parts that depend on the base model's layout (LoRA, per-layer blocks)."""
+        if self.config.lora_rank > 0:
+            from personalize.methods.soft.lora import build_lora
+
+            self.lora = build_lora(base, self.config.lora_rank, self.config.lora_alpha, self.config.lora_targets)
+
+    def install_hooks(self, base: nn.Module, is_active: Callable[[], bool], current_memory: Callable[[], Any]) -> list[Any]:
+        """Register forward hooks on ``base`` that act only while ``is_active()``; returns handles."""
+        handles = []
+        lora = getattr(self, "lora", None)
+        if lora is not None:
+            modules = dict(base.named_modules())
+            for key, update in lora.items():
+                handles.append(modules[key.replace("__", ".")].register_forward_hook(_lora_hook(update, is_active)))
+        return handles
+
+
+def _lora_hook(update: nn.Module, is_active: Callable[[], bool]):
+    def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
+        if not is_active():
+            return output
+        return output + update(args[0]).to(output.dtype)
+
+    return hook
 
 
 @dataclass(frozen=True)

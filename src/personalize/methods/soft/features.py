@@ -13,7 +13,7 @@ from personalize.data.schema import UserProfile
 from personalize.data.tasks import TaskSpec
 from personalize.retrieval.base import item_text
 
-FeatureKind = Literal["none", "vector", "concat", "items"]
+FeatureKind = Literal["none", "vector", "concat", "items", "retrieved"]
 
 
 @dataclass
@@ -41,16 +41,25 @@ class FeatureBuilder:
     """Turns profiles into :class:`UserFeatures` through an :class:`EmbeddingCache`.
 
     ``kind``: ``none`` (control), ``vector`` (mean of the item embeddings), ``concat`` (the
-    embedding of all item texts joined; the encoder truncates long ones), ``items`` (each item).
+    embedding of all item texts joined; the encoder truncates long ones), ``items`` (each of the
+    ``max_items`` most recent items), ``retrieved`` (the ``retrieve_k`` items most similar to the
+    current input, best first: query-aware, and bounded however long the history).
     Per-user results are memoised in memory, so an epoch costs no encoding after the first.
     """
 
-    def __init__(self, kind: FeatureKind, task: TaskSpec, embedder: object | None, max_items: int | None) -> None:
+    def __init__(self, kind: FeatureKind, task: TaskSpec, embedder: object | None, max_items: int | None,
+                 retrieve_k: int | None = None, retriever: object | None = None) -> None:
         self.kind, self.task, self.embedder, self.max_items = kind, task, embedder, max_items
+        self.retrieve_k = retrieve_k
         self._memo: dict[tuple[str, int], np.ndarray] = {}
+        self._retriever = retriever
+        if kind == "retrieved" and retriever is None:
+            from personalize.retrieval import make_retriever
+
+            self._retriever = make_retriever("dense", embedder=embedder)
 
     def _texts(self, profile: UserProfile) -> list[str]:
-        items = profile.items if self.max_items is None else profile.items[-self.max_items :]
+        items = profile.items if self.max_items is None or self.kind == "retrieved" else profile.items[-self.max_items :]
         return [item_text(item, self.task) for item in items]
 
     def _user(self, profile: UserProfile) -> np.ndarray:
@@ -74,11 +83,22 @@ class FeatureBuilder:
         if texts:
             self.embedder.encode(texts, show_progress=len(texts) > 2000)
 
-    def __call__(self, profiles: Sequence[UserProfile]) -> UserFeatures:
+    def _retrieved(self, profile: UserProfile, query: str) -> np.ndarray:
+        order = self._retriever.retrieve(query, profile, self.retrieve_k or 8, self.task)
+        texts = [item_text(profile.items[i], self.task) for i in order]
+        return self.embedder.encode(texts) if texts else np.zeros((0, self.embedder.dim), np.float32)
+
+    def __call__(self, profiles: Sequence[UserProfile], queries: Sequence[str] | None = None) -> UserFeatures:
+        """Features for a batch; ``queries`` (the current inputs) are needed by ``retrieved``."""
         batch = len(profiles)
         if self.kind == "none":
             return UserFeatures(batch)
-        values = [self._user(p) for p in profiles]
+        if self.kind == "retrieved":
+            if queries is None:
+                raise ValueError("retrieved features need the current inputs as queries")
+            values = [self._retrieved(p, q) for p, q in zip(profiles, queries)]
+        else:
+            values = [self._user(p) for p in profiles]
         if self.kind in ("vector", "concat"):
             return UserFeatures(batch, vector=torch.from_numpy(np.stack(values)).float())
         width = max(1, max(len(v) for v in values))

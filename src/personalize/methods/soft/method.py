@@ -32,7 +32,7 @@ def make_feature_builder(method: str, config: Any, task: Any) -> FeatureBuilder:
     embedder = None
     if kind != "none":
         embedder = EmbeddingCache(config.encoder, lambda: load_encoder(config.encoder))
-    return FeatureBuilder(kind, task, embedder, config.max_items)
+    return FeatureBuilder(kind, task, embedder, config.max_items, retrieve_k=getattr(config, "retrieve_k", None))
 
 
 class SoftPrefixMethod(Method):
@@ -75,13 +75,13 @@ class SoftPrefixMethod(Method):
         return {"method": self.name, "config": self.config.to_dict(),
                 "adapter_config": self.model.adapter_config() if self.model is not None else None}
 
-    def session(self):
-        return self.model.active()
+    def session(self, prepared: PreparedBatch | None = None):
+        return self.model.active(prepared.state if prepared is not None else None)
 
     @torch.no_grad()
     def prepare(self, examples: Sequence[Example], profiles: Sequence[UserProfile]) -> PreparedBatch:
         assert self.ctx is not None
-        features = self.features(profiles)
+        features = self.features(profiles, [self.ctx.task.query_text(e.input) for e in examples])
         splits = [self.layout.split(e.input) for e in examples]
         batch = self.model.embed([s[0] for s in splits], [s[1] for s in splits], features,
                                  pad_token_id=self.ctx.tokenizer.pad_token_id)
@@ -91,4 +91,5 @@ class SoftPrefixMethod(Method):
             inputs_embeds=batch.inputs_embeds,
             prompt_tokens=batch.prompt_tokens,
             context_tokens=[n] * len(examples),
+            state=batch.memory,
         )

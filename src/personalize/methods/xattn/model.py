@@ -1,0 +1,140 @@
+"""Gated cross-attention to a per-user memory bank, after every k-th decoder layer.
+
+The memory bank is the user's history items, each embedded by the frozen sentence encoder and
+projected to the model's hidden size (or resampled by a Perceiver to a fixed number of slots).
+A block ``x + tanh(a) * CrossAttn(LN(x), memory)``, then ``x + tanh(f) * FF(LN(x))``, follows
+every k-th decoder layer; ``a`` and ``f`` start at 0, so a fresh adapter leaves the base model's
+logits exactly unchanged. The blocks run through forward hooks that act only inside
+``PersonalizedModel.active(memory)``, which the harness enters per batch: the memory holds for
+every forward of that batch (generation with a KV cache, label scoring) and is gone after it.
+
+No soft tokens go into the prompt: the user costs no context tokens and no KV-cache growth;
+the price is the cross-attention compute per generated token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from personalize.methods.soft.adapter import ADAPTERS, AdapterKind, SoftTokenAdapter
+from personalize.methods.soft.config import SoftPrefixConfig
+from personalize.methods.soft.features import UserFeatures
+from personalize.methods.soft.layers import PerceiverResampler
+
+
+@dataclass(frozen=True)
+class XAttnConfig(SoftPrefixConfig):
+    """Cross-attention settings (plus the shared ones; ``num_tokens`` stays 0).
+
+    Attributes:
+        every_k_layers: a gated block after decoder layers k-1, 2k-1, ...
+        memory_slots: ``None``: one memory slot per history item; else a Perceiver resamples
+            the items to this many slots.
+        heads: cross-attention heads.
+        ff_mult: width of the block's feed-forward, in multiples of the hidden size.
+    """
+
+    num_tokens: int = 0
+    every_k_layers: int = 4
+    memory_slots: int | None = None
+    heads: int = 4
+    ff_mult: int = 2
+
+
+class GatedCrossAttentionBlock(nn.Module):
+    """``x [B, T, H]`` attends to ``memory [B, M, H]``; tanh gates start at 0 (an exact no-op)."""
+
+    def __init__(self, dim: int, heads: int, ff_mult: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.attn_gate = nn.Parameter(torch.zeros(1))
+        self.ff = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim * ff_mult), nn.GELU(), nn.Linear(dim * ff_mult, dim))
+        self.ff_gate = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
+        h = x.to(self.norm.weight.dtype)
+        attended, _ = self.attn(self.norm(h), memory, memory, key_padding_mask=~memory_mask.bool(), need_weights=False)
+        update = torch.tanh(self.attn_gate) * attended
+        h2 = h + update
+        update = update + torch.tanh(self.ff_gate) * self.ff(h2)
+        return x + update.to(x.dtype)
+
+
+class XAttnAdapter(SoftTokenAdapter):
+    """Memory projector + gated cross-attention blocks (built in :meth:`attach`)."""
+
+    feature_kind = "items"
+
+    def __init__(self, config: XAttnConfig, hidden_size: int, encoder_dim: int, embed_norm: float) -> None:
+        super().__init__(config, hidden_size, embed_norm)
+        if config.memory_slots:
+            self.memory_proj: nn.Module = PerceiverResampler(encoder_dim, min(hidden_size, 256), hidden_size, config.memory_slots)
+        else:
+            self.memory_proj = nn.Sequential(nn.Linear(encoder_dim, hidden_size), nn.LayerNorm(hidden_size))
+        # An always-valid "nothing" slot: a user with no items still has a key to attend to.
+        self.null_slot = nn.Parameter(torch.zeros(1, 1, hidden_size))
+        self.blocks = nn.ModuleDict()
+
+    def attach(self, base: nn.Module) -> None:
+        super().attach(base)
+        layers = _decoder_layers(base)
+        k = max(1, self.config.every_k_layers)
+        for index in range(k - 1, len(layers), k):
+            self.blocks[str(index)] = GatedCrossAttentionBlock(self.hidden_size, self.config.heads, self.config.ff_mult)
+
+    def raw_tokens(self, features: UserFeatures) -> torch.Tensor:
+        return self.null_slot.new_zeros(features.batch_size, 0, self.hidden_size)
+
+    def memory(self, features: UserFeatures) -> tuple[torch.Tensor, torch.Tensor]:
+        assert features.items is not None and features.item_mask is not None, "xattn needs per-item embeddings"
+        if self.config.memory_slots:
+            slots = self.memory_proj(features.items, features.item_mask)
+            mask = torch.ones(slots.shape[:2], dtype=torch.long, device=slots.device)
+        else:
+            slots, mask = self.memory_proj(features.items), features.item_mask
+        batch = slots.shape[0]
+        slots = torch.cat([self.null_slot.expand(batch, -1, -1), slots], dim=1)
+        mask = torch.cat([mask.new_ones(batch, 1), mask], dim=1)
+        return slots, mask
+
+    def install_hooks(self, base: nn.Module, is_active: Callable[[], bool], current_memory: Callable[[], Any]) -> list[Any]:
+        handles = super().install_hooks(base, is_active, current_memory)
+        layers = _decoder_layers(base)
+        for index, block in self.blocks.items():
+            handles.append(layers[int(index)].register_forward_hook(_block_hook(block, is_active, current_memory)))
+        return handles
+
+
+def _decoder_layers(base: nn.Module) -> nn.ModuleList:
+    decoder = base.get_decoder() if hasattr(base, "get_decoder") else getattr(base, base.base_model_prefix)
+    layers = getattr(decoder, "layers", None)
+    if layers is None:
+        raise ValueError(f"cannot find the decoder layers of {type(base).__name__}")
+    return layers
+
+
+def _block_hook(block: GatedCrossAttentionBlock, is_active: Callable[[], bool], current_memory: Callable[[], Any]):
+    def hook(module: nn.Module, args: tuple, output: Any) -> Any:
+        memory = current_memory()
+        if not is_active() or memory is None:
+            return output
+        hidden = output[0] if isinstance(output, tuple) else output
+        slots, mask = memory
+        if hidden.shape[0] != slots.shape[0]:
+            # Label scoring repeats each prompt's cache once per label (repeat_interleave).
+            repeats = hidden.shape[0] // slots.shape[0]
+            slots, mask = slots.repeat_interleave(repeats, 0), mask.repeat_interleave(repeats, 0)
+        hidden = block(hidden, slots, mask)
+        return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+
+    return hook
+
+
+ADAPTERS.register("xattn", AdapterKind(XAttnConfig, XAttnAdapter, "gated cross-attention to the user's memory bank",
+                                       lambda config: "items"))
