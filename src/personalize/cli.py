@@ -318,6 +318,32 @@ def eval_cmd(
     console.print(f"results in {out}/results.json")
 
 
+@app.command("compare")
+def compare_cmd(
+    config: Path = typer.Option(..., help="Comparison config (JSON or YAML): data, model, methods, baseline."),
+    out: Optional[Path] = typer.Option(None, help="Output folder (default: runs/compare/<config name>)."),
+    limit: Optional[int] = typer.Option(None, help="Only the first N examples (overrides the config's limit)."),
+) -> None:
+    """Compare methods on the same examples: quality, context tokens, compression, training cost,
+    time to first token, decode speed, memory; writes comparison.json/.md, plots and report.html."""
+    _quiet_libraries()
+    from personalize.compare import load_comparison_config, run_comparison, table_cells
+
+    if limit is not None and limit <= 0:
+        raise ConfigError("--limit must be positive")
+    cfg = load_comparison_config(config)
+    target = out or Path("runs") / "compare" / cfg.name
+    rows = run_comparison(cfg, target, limit=limit, log=lambda line: console.print(line, markup=False, highlight=False))
+    headers, body = table_cells(rows)
+    table = Table(title=f"{cfg.name} (baseline for compression: {cfg.baseline or 'none'})")
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="left" if i == 0 else "right")
+    for cells in body:
+        table.add_row(*cells)
+    console.print(table)
+    console.print(f"report in {target / 'report.html'}  (table: {target / 'comparison.md'})")
+
+
 def _print_results(results: dict[str, Any]) -> None:
     table = Table(title=f"{results['method']} on {results['task']} ({results['split']}, n={results['n_examples']})")
     for col in [*results["metrics"], "context tok", "prompt tok", "ex/s"]:

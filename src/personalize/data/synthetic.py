@@ -158,13 +158,18 @@ def _draw_styles(rng: random.Random, n_users: int) -> list[UserStyle]:
 
 
 def _neutral_sentence(index: int) -> str:
+    """Sentence ``index``; past the template space, variants marked "(take 2)", "(take 3)", ...
+    keep sentences distinct for very long synthetic histories (100,000 items)."""
+    take, index = divmod(index, _N_SENTENCES)
+    suffix = f" (take {take + 1})" if take else ""
     index, tail = divmod(index, len(_TAILS))
     index, obj = divmod(index, len(_OBJECTS))
     subject, verb = divmod(index, len(_VERBS))
-    return f"{_SUBJECTS[subject]} {_VERBS[verb]} {_OBJECTS[obj]} {_TAILS[tail]}."
+    return f"{_SUBJECTS[subject]} {_VERBS[verb]} {_OBJECTS[obj]} {_TAILS[tail]}{suffix}."
 
 
 _N_SENTENCES = len(_SUBJECTS) * len(_VERBS) * len(_OBJECTS) * len(_TAILS)
+_MAX_TAKES = 64
 
 
 def user_styles(n_users: int = 8, seed: int = 0) -> list[UserStyle]:
@@ -202,12 +207,15 @@ def make_style_dataset(
     rng = random.Random(seed)
     styles = _draw_styles(rng, n_users)
     per_user = items_per_user + len(SPLITS) * examples_per_user
-    if n_users * per_user > _N_SENTENCES:
+    needed = n_users * per_user
+    if needed > _N_SENTENCES * _MAX_TAKES:
         raise ConfigError(
-            f"synthetic-style has {_N_SENTENCES} distinct sentences; "
+            f"synthetic-style has {_N_SENTENCES * _MAX_TAKES} distinct sentences; "
             f"{n_users} users x {per_user} sentences is too many"
         )
-    indices = rng.sample(range(_N_SENTENCES), n_users * per_user)
+    # Small datasets draw from the template space alone; larger ones also from its "(take n)" variants.
+    pool = _N_SENTENCES * -(-needed // _N_SENTENCES) if needed > _N_SENTENCES else _N_SENTENCES
+    indices = rng.sample(range(pool), needed)
     profiles: dict[str, UserProfile] = {}
     examples: dict[str, list[Example]] = {s: [] for s in SPLITS}
     for u, style in enumerate(styles):

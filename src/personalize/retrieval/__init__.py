@@ -8,6 +8,7 @@ from personalize.retrieval.base import (
     rank_by_score,
     texts_digest,
 )
+from personalize.retrieval.index import HistoryIndexStore, UserIndex, choose_kind
 from personalize.retrieval.retrievers import (
     RETRIEVERS,
     BM25Retriever,
@@ -21,10 +22,13 @@ __all__ = [
     "RETRIEVERS",
     "BM25Retriever",
     "DenseRetriever",
+    "HistoryIndexStore",
     "RandomRetriever",
     "RecencyRetriever",
     "Retriever",
     "TextEmbedder",
+    "UserIndex",
+    "choose_kind",
     "item_text",
     "item_texts",
     "make_retriever",

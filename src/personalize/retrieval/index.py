@@ -160,18 +160,28 @@ class UserIndex:
         if len(arr):
             self.index.add(arr)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, *, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best items for each query: ``(scores [q, k] float32, indices [q, k] int64)``.
 
         ``k`` is clipped to ``ntotal`` (``k <= 0`` or an empty index gives ``[q, 0]`` arrays);
         rows are best first, and an HNSW search that finds fewer than ``k`` items pads with
-        index ``-1`` (score ``-inf``). ``queries`` may be one vector ``[dim]``.
+        index ``-1`` (score ``-inf``). ``queries`` may be one vector ``[dim]``. ``threads``
+        caps FAISS's OpenMP threads for this call (in this thread only); ``None`` leaves them.
         """
         q = self._as_matrix(queries, "queries")
         k = min(int(k), self.ntotal)
         if k <= 0:
             return np.zeros((len(q), 0), dtype=np.float32), np.zeros((len(q), 0), dtype=np.int64)
-        scores, ids = self.index.search(q, k)
+        if threads is None:
+            scores, ids = self.index.search(q, k)
+        else:
+            faiss = _faiss()
+            before = faiss.omp_get_max_threads()
+            faiss.omp_set_num_threads(max(1, int(threads)))
+            try:
+                scores, ids = self.index.search(q, k)
+            finally:
+                faiss.omp_set_num_threads(before)
         if (ids < 0).any():
             scores = np.where(ids < 0, -np.inf, scores).astype(np.float32)
         return scores, ids
@@ -231,10 +241,9 @@ class UserIndex:
             kind = "flat"
         else:
             raise ValueError(f"{path}: unsupported index type {type(index).__name__}")
-        out = cls(index.d, kind, _index=index, ef_search=ef_search or DEFAULT_EF_SEARCH)
-        if kind == "hnsw" and ef_search is None:
-            out.ef_search = int(index.hnsw.efSearch)
-        return out
+        if ef_search is None:
+            ef_search = int(index.hnsw.efSearch) if kind == "hnsw" else DEFAULT_EF_SEARCH
+        return cls(index.d, kind, _index=index, ef_search=ef_search)
 
     def __repr__(self) -> str:
         return f"UserIndex(kind={self.kind!r}, dim={self.dim}, ntotal={self.ntotal})"
@@ -285,8 +294,11 @@ class HistoryIndexStore:
         hnsw_threshold: histories with more items get an HNSW index (see :func:`choose_kind`).
         hnsw_m, ef_construction, ef_search: HNSW settings (``ef_search`` applies on load too).
         max_loaded: how many users' indexes stay in memory (least recently used dropped; a
-            100k-item index takes ~160 MB at dim 384).
+            100k-item index takes ~150-170 MB at dim 384).
         chunk_size: texts encoded per ``embedder.encode`` call.
+        search_threads: FAISS OpenMP threads for :meth:`search` (``None``: FAISS's setting).
+            One query gains little from threads, and on a busy machine OpenMP can make a
+            10k-item flat search ~30x slower (``benchmarks/retrieval_latency.py``); ``1`` avoids it.
 
     Counters (for tests and profiling): ``encoded_items`` (item texts sent to the encoder),
     ``builds`` (indexes built from scratch), ``updates`` (incremental appends), ``migrations``
@@ -304,6 +316,7 @@ class HistoryIndexStore:
         ef_construction: int = DEFAULT_EF_CONSTRUCTION,
         max_loaded: int = 32,
         chunk_size: int = DEFAULT_CHUNK,
+        search_threads: int | None = None,
     ) -> None:
         if not isinstance(embedder, TextEmbedder):
             raise TypeError(f"HistoryIndexStore needs an embedder with encode() and name, got {embedder!r}")
@@ -318,6 +331,7 @@ class HistoryIndexStore:
         self.ef_search = int(ef_search)
         self.max_loaded = int(max_loaded)
         self.chunk_size = int(chunk_size)
+        self.search_threads = search_threads
         self._loaded: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.RLock()
         self.encoded_items = 0
@@ -493,7 +507,7 @@ class HistoryIndexStore:
             q = self._encode([query], index.dim)[0]
         else:
             q = np.asarray(query, dtype=np.float32).reshape(-1)
-        return ranked_search(index, q, k)
+        return ranked_search(index, q, k, threads=self.search_threads)
 
     def evict(self, user_id: str | None = None) -> None:
         """Drop one user's (or every) loaded index from memory (the files stay)."""
@@ -515,7 +529,7 @@ class HistoryIndexStore:
         )
 
 
-def ranked_search(index: UserIndex, query: np.ndarray, k: int) -> list[int]:
+def ranked_search(index: UserIndex, query: np.ndarray, k: int, *, threads: int | None = None) -> list[int]:
     """Top-``k`` item ids of ``index`` for one ``query`` vector, best first, ties to the later id.
 
     FAISS breaks score ties arbitrarily, so the search fetches one more than ``k`` and widens
@@ -528,7 +542,7 @@ def ranked_search(index: UserIndex, query: np.ndarray, k: int) -> list[int]:
         return []
     fetch = min(n, k + 1)
     while True:
-        scores, ids = index.search(query, fetch)
+        scores, ids = index.search(query, fetch, threads=threads)
         s, i = scores[0], ids[0]
         keep = i >= 0
         s, i = s[keep], i[keep]

@@ -29,6 +29,7 @@ from personalize.retrieval.base import (
     rank_by_score,
     texts_digest,
 )
+from personalize.retrieval.index import HistoryIndexStore, ranked_search
 
 # bm25s sets its own logger to DEBUG on import and logs every index build.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
@@ -166,16 +167,34 @@ class DenseRetriever(Retriever):
     the inner product. Item embeddings are cached per user in this object, keyed by
     ``(user_id, digest of item texts)``; the query is encoded on every call. Ties go to the more
     recent item.
+
+    With ``index_store`` (a :class:`~personalize.retrieval.index.HistoryIndexStore` over the same
+    encoder), item embeddings live in persisted per-user FAISS indexes instead (for long
+    histories: encoded once, updated incrementally, exact flat search up to the store's
+    ``hnsw_threshold`` — same ranking as the brute-force path — and approximate HNSW above it).
+    The store is keyed by task name, text fields and user id, so one user's profiles under
+    different tasks do not overwrite each other's index.
     """
 
     name = "dense"
 
-    def __init__(self, embedder: TextEmbedder, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+    def __init__(
+        self,
+        embedder: TextEmbedder,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        index_store: HistoryIndexStore | None = None,
+    ) -> None:
         if not isinstance(embedder, TextEmbedder):
             raise ConfigError(
                 f"dense retriever needs an embedder with encode() and name, got {embedder!r}"
             )
+        if index_store is not None and index_store.embedder.name != embedder.name:
+            raise ConfigError(
+                f"index_store encodes with {index_store.embedder.name!r} but the retriever's "
+                f"embedder is {embedder.name!r}; they must be the same encoder"
+            )
         self.embedder = embedder
+        self.index_store = index_store
         self._cache: _LRUCache[np.ndarray] = _LRUCache(cache_size)
         self.encoded_items = 0  # how many item texts were encoded (for tests and profiling)
 
@@ -208,9 +227,26 @@ class DenseRetriever(Retriever):
         return items @ q
 
     def _retrieve(self, query: str, profile: UserProfile, k: int, task: TaskSpec) -> list[int]:
+        if self.index_store is not None:
+            return self._retrieve_indexed(query, profile, k, task)
         return rank_by_score(self.scores(query, profile, task), k)
 
+    def _retrieve_indexed(self, query: str, profile: UserProfile, k: int, task: TaskSpec) -> list[int]:
+        store = self.index_store
+        assert store is not None
+        texts = item_texts(profile, task)
+        key = f"{task.name}\x1f{','.join(task.text_fields)}\x1f{profile.user_id}"
+        before = store.encoded_items
+        index = store.index_for(key, texts)
+        self.encoded_items += store.encoded_items - before
+        q = self._encode([query])[0]
+        if q.shape[0] != index.dim:
+            raise ValueError(f"query dim {q.shape[0]} != item dim {index.dim}")
+        return ranked_search(index, q, k, threads=store.search_threads)
+
     def __repr__(self) -> str:
+        if self.index_store is not None:
+            return f"DenseRetriever(embedder={self.embedder.name!r}, index_store={self.index_store!r})"
         return f"DenseRetriever(embedder={self.embedder.name!r})"
 
 
