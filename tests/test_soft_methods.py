@@ -160,12 +160,26 @@ def test_feature_builder_uses_embedding_cache(fake_encoder, tmp_path: Path) -> N
     feats = builder(list(ds.profiles.values()))
     assert feats.items.shape == (2, 4, ENC_DIM) and feats.item_mask.sum().item() == 8
     calls = fake_encoder.calls
+    cache.flush()  # what the end of a process does (atexit); small batches are written lazily
     fresh = EmbeddingCache("hashing", lambda: fake_encoder, root=tmp_path)  # a new process, same disk
     again = FeatureBuilder("items", ds.task, fresh, max_items=4)(list(ds.profiles.values()))
     assert fake_encoder.calls == calls and fresh.encoded == 0
     assert torch.equal(feats.items, again.items)
     vector = FeatureBuilder("vector", ds.task, fresh, max_items=4)(list(ds.profiles.values())).vector
     assert torch.allclose(vector, feats.items.mean(1), atol=1e-6)
+    assert len(list(tmp_path.glob("shard-*.npy"))) == 1
+
+
+def test_embedding_cache_batches_one_off_texts_into_few_shards(fake_encoder, tmp_path: Path) -> None:
+    from personalize.encoding import EmbeddingCache
+
+    cache = EmbeddingCache("hashing", lambda: fake_encoder, root=tmp_path, flush_every=10)
+    for i in range(25):  # e.g. one retrieval query per example
+        cache.encode([f"query number {i}"])
+    assert len(list(tmp_path.glob("shard-*.npy"))) == 2  # flushed at 10 and 20 pending texts
+    cache.flush()
+    fresh = EmbeddingCache("hashing", lambda: fake_encoder, root=tmp_path)
+    assert len(fresh) == 25
 
 
 def test_soft_method_generates_and_scores_batched(tiny_model, fake_encoder, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ beside it; each flush writes one new shard atomically, so a crash never corrupts
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
@@ -42,7 +43,8 @@ class EmbeddingCache:
         root: cache folder (default ``$PERSONALIZE_HOME/embeddings/<encoder>``).
     """
 
-    def __init__(self, encoder_name: str, encoder_factory: Callable[[], Any], root: str | Path | None = None) -> None:
+    def __init__(self, encoder_name: str, encoder_factory: Callable[[], Any], root: str | Path | None = None,
+                 flush_every: int = 1024) -> None:
         self.encoder_name = encoder_name
         self._factory = encoder_factory
         self._encoder: Any = None
@@ -53,7 +55,11 @@ class EmbeddingCache:
         self._pending_keys: list[str] = []
         self._pending: list[np.ndarray] = []
         self.encoded = 0  # texts actually run through the encoder by this object
+        # One-off texts (retrieval queries) are kept pending and written in batches, so that a
+        # long evaluation does not leave one tiny shard per query.
+        self.flush_every = flush_every
         self._load()
+        atexit.register(self.flush)
 
     @property
     def name(self) -> str:
@@ -101,8 +107,9 @@ class EmbeddingCache:
                 pending[key] = len(self._pending_keys)
                 self._pending_keys.append(key)
                 self._pending.append(vector)
-            self.flush()
-            pending = {}
+            if len(missing) >= 64 or len(self._pending_keys) >= self.flush_every:
+                self.flush()
+                pending = {}
         out = []
         for key in keys:
             if key in self._index:

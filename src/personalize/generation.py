@@ -112,6 +112,7 @@ def generate(
     attention_mask: torch.LongTensor,
     decoding: DecodingConfig,
     max_new_tokens: int,
+    min_new_tokens: int = 0,
 ) -> list[str]:
     """Greedy generation with a KV cache for a left-padded batch.
 
@@ -119,6 +120,7 @@ def generate(
         input_ids: ``[batch, prompt_len]`` left-padded, or ``None`` when ``inputs_embeds`` is given.
         inputs_embeds: ``[batch, prompt_len, hidden]`` left-padded.
         attention_mask: ``[batch, prompt_len]``, 0 on padding.
+        min_new_tokens: suppress EOS until this many tokens (benchmarks: a fixed decode length).
 
     Returns:
         The decoded, post-processed continuation of each row.
@@ -136,6 +138,7 @@ def generate(
         inputs_embeds=inputs_embeds,
         attention_mask=attention_mask,
         max_new_tokens=max_new_tokens,
+        min_new_tokens=min_new_tokens or None,
         do_sample=False,
         temperature=None,
         top_p=None,

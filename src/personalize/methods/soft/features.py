@@ -54,9 +54,10 @@ class FeatureBuilder:
         self._memo: dict[tuple[str, int], np.ndarray] = {}
         self._retriever = retriever
         if kind == "retrieved" and retriever is None:
-            from personalize.retrieval import make_retriever
+            from personalize.retrieval import HistoryIndexStore, make_retriever
 
-            self._retriever = make_retriever("dense", embedder=embedder)
+            store = HistoryIndexStore(embedder, search_threads=1) if hasattr(embedder, "name") else None
+            self._retriever = make_retriever("dense", embedder=embedder, index_store=store)
 
     def _texts(self, profile: UserProfile) -> list[str]:
         items = profile.items if self.max_items is None or self.kind == "retrieved" else profile.items[-self.max_items :]

@@ -46,6 +46,16 @@ class TextConfig(JsonConfig):
         RETRIEVERS.get(self.retriever)  # ConfigError listing the known retrievers
 
 
+def dense_retrieval(encoder_name: str, encoder_factory: Any) -> dict[str, Any]:
+    """Embedder and FAISS index store for dense retrieval: item embeddings cached on disk, one
+    persisted index per user (exact below 10,000 items, HNSW above)."""
+    from personalize.encoding import EmbeddingCache
+    from personalize.retrieval import HistoryIndexStore
+
+    cache = EmbeddingCache(encoder_name, encoder_factory)
+    return {"embedder": cache, "index_store": HistoryIndexStore(cache, search_threads=1)}
+
+
 class TextMethod(Method):
     config_class = TextConfig
     config: TextConfig
@@ -72,7 +82,7 @@ class TextMethod(Method):
             if cfg.retriever == "dense":
                 if ctx.encoder_factory is None:
                     raise ConfigError("the dense retriever needs a sentence encoder")
-                kwargs["embedder"] = ctx.encoder_factory()
+                kwargs.update(dense_retrieval(cfg.encoder, ctx.encoder_factory))
             elif cfg.retriever == "random":
                 kwargs["seed"] = ctx.seed
             self.retriever = make_retriever(cfg.retriever, **kwargs)
