@@ -27,12 +27,14 @@ fi
 if [ "$which" = amazon ] || [ "$which" = all ]; then
   d="$data/amazon-books-6users"; o="$out/amazon"
   $pz eval --method user-majority --data "$d" --out "$o/user-majority" "${lim[@]}"
-  for mode in score generate; do
-    $pz eval --method none --data "$d" --out "$o/none-$mode" --mode $mode "${decode[@]}" "${lim[@]}"
-    for r in bm25 dense; do
-      for t in lamp system; do
-        $pz eval --method text --data "$d" --out "$o/text-$t-$r-k4-$mode" --template $t --retriever $r --k 4 --mode $mode "${decode[@]}" "${lim[@]}"
-      done
+  # label scoring (the default for rating tasks): every configuration
+  $pz eval --method none --data "$d" --out "$o/none-score" --mode score "${lim[@]}"
+  for r in bm25 dense; do
+    for t in lamp system; do
+      $pz eval --method text --data "$d" --out "$o/text-$t-$r-k4-score" --template $t --retriever $r --k 4 --mode score "${lim[@]}"
     done
   done
+  # free generation with normalisation, for comparison (slower: long reviews)
+  $pz eval --method none --data "$d" --out "$o/none-generate" --mode generate "${decode[@]}" "${lim[@]}"
+  $pz eval --method text --data "$d" --out "$o/text-system-bm25-k4-generate" --template system --retriever bm25 --k 4 --mode generate "${decode[@]}" "${lim[@]}"
 fi

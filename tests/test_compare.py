@@ -135,7 +135,8 @@ def test_write_report_escapes_everything(tmp_path: Path) -> None:
              "run_dir": "runs/evil"}]
     run = tmp_path / "runs" / "evil"
     run.mkdir(parents=True)
-    (run / "predictions.json").write_text(json.dumps({"task": "x", "golds": [{"id": "1", "output": "<script>alert(1)</script> & co"}]}))
+    evil = {"task": "x", "golds": [{"id": "1", "output": "<script>alert(1)</script> & co"}]}
+    (run / "predictions.json").write_text(json.dumps(evil))
     samples = [{"id": "1", "user_id": "u<1>", "input": "say <hi>", "gold": "\"quoted\" & <i>", "history_items": 3}]
     page = write_report(tmp_path, rows, samples).read_text()
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in page
@@ -266,3 +267,18 @@ def test_report_renders_in_headless_chromium(compared, tmp_path: Path) -> None:
     assert 'id="results"' in dom and len(re.findall(r'<tr class="row">', dom)) == len(rows)
     assert all(f"<td>{html.escape(r['name'])}</td>" in dom for r in rows)
     assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', dom)) == 2
+
+
+def test_cli_compare_prints_the_table_and_report_path(tmp_path: Path, tiny_model, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from personalize.cli import app
+
+    monkeypatch.setattr("personalize.models.load_base_model", lambda *args, **kwargs: tiny_model)
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(tiny_config(methods=[{"name": "none", "method": "none"}, {"name": "copy", "method": "copy"}],
+                                           baseline=None, history_lengths=[3], latency_examples=1)))
+    result = CliRunner().invoke(app, ["compare", "--config", str(path), "--out", str(tmp_path / "out"), "--limit", "2"])
+    assert result.exit_code == 0, result.output
+    assert "report in" in result.output and "report.html" in result.output and "copy" in result.output
+    assert json.loads((tmp_path / "out" / "comparison.json").read_text())["n_examples"] == 2

@@ -337,10 +337,11 @@ def compare_cmd(
     headers, body = table_cells(rows)
     table = Table(title=f"{cfg.name} (baseline for compression: {cfg.baseline or 'none'})")
     for i, header in enumerate(headers):
-        table.add_column(header, justify="left" if i == 0 else "right")
+        table.add_column(header, justify="left" if i == 0 else "right", no_wrap=i == 0)
     for cells in body:
         table.add_row(*cells)
-    console.print(table)
+    # A pipe or log file gets the whole table rather than rich's 80-column default.
+    (console if console.is_terminal else Console(width=max(console.width, 200))).print(table)
     console.print(f"report in {target / 'report.html'}  (table: {target / 'comparison.md'})")
 
 

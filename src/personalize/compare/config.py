@@ -145,7 +145,7 @@ class ComparisonConfig(JsonConfig):
             if key not in ("methods", "eval"):
                 _check_type(hints[key], value, f"{source}: {cls.__name__}.{key}")
         raw_methods = data["methods"]
-        if not isinstance(raw_methods, list):
+        if not isinstance(raw_methods, (list, tuple)):
             raise ConfigError(f"{source}: methods must be a list of {{name, method, ...}} objects")
         methods = tuple(MethodSpec.from_dict(m, source=f"{source}: methods[{i}]") for i, m in enumerate(raw_methods))
         options = EvalOptions.from_dict(data.get("eval", {}), source=f"{source}: eval")

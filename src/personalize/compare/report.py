@@ -59,6 +59,7 @@ pre { background: #f6f8fa; padding: 6px 8px; border-radius: 4px; }
 table.outputs { width: 100%; margin-top: 8px; }
 table.outputs th, table.outputs td { border-top: 1px solid #eee; padding: 3px 8px; vertical-align: top; }
 table.outputs th { width: 12em; }
+em.missing { color: #999; font-family: inherit; }
 dl dt { font-weight: 600; } dl dd { margin: 0 0 6px 16px; color: #333; font-size: 0.9em; }
 """
 
@@ -194,6 +195,14 @@ def _table_html(rows: Sequence[dict[str, Any]]) -> str:
     return f'<table class="results" id="results">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{lines}\n</tbody>\n</table>'
 
 
+def _answer_html(answer: str | None) -> str:
+    if answer is None:
+        return '<em class="missing">(no prediction)</em>'
+    if not answer.strip():
+        return '<em class="missing">(empty answer)</em>'
+    return html.escape(answer)
+
+
 def _samples_html(out: Path, rows: Sequence[dict[str, Any]], samples: Sequence[dict[str, Any]]) -> str:
     e = html.escape
     predictions = {row["name"]: _read_predictions(out, row) for row in rows}
@@ -201,9 +210,8 @@ def _samples_html(out: Path, rows: Sequence[dict[str, Any]], samples: Sequence[d
     for sample in samples:
         sid = str(sample["id"])
         gold = sample.get("gold")
-        outputs = "\n".join(
-            f"<tr><th>{e(row['name'])}</th><td>{e(predictions[row['name']].get(sid, '(no prediction)'))}</td></tr>"
-            for row in rows)
+        outputs = "\n".join(f"<tr><th>{e(row['name'])}</th><td>{_answer_html(predictions[row['name']].get(sid))}</td></tr>"
+                            for row in rows)
         history = sample.get("history_items")
         parts.append(
             f'<section class="sample" id="sample-{e(sid)}">\n'
@@ -270,7 +278,8 @@ def write_report(out_dir: str | Path, rows: Sequence[dict[str, Any]], samples: S
 <h2>Quality, context and latency</h2>
 <div class="plots">
 <figure><img id="plot-quality" alt="quality vs context tokens" src="{_data_uri(quality)}">
-<figcaption>{e(QUALITY_PLOT)}: primary metric vs mean context tokens; dashed: Pareto frontier of the model-based methods.</figcaption></figure>
+<figcaption>{e(QUALITY_PLOT)}: primary metric vs mean context tokens;
+dashed: Pareto frontier of the model-based methods.</figcaption></figure>
 <figure><img id="plot-latency" alt="time to first token vs history length" src="{_data_uri(latency)}">
 <figcaption>{e(LATENCY_PLOT)}: time to first token (input building included) vs the user's history length.</figcaption></figure>
 </div>

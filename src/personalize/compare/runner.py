@@ -48,7 +48,8 @@ MEASUREMENT_NOTES: dict[str, str] = {
                "+ one forward over the prompt with the KV cache + one decode step",
     "prepare_ms": "the input-building part of ttft_ms",
     "decode_tokens_per_second": "greedy generate() of N new tokens (min_new_tokens=N, so EOS cannot stop it), "
-                                "batch 1: (N - 1) / (time(N tokens) - time(1 token)), summed over examples",
+                                "batch 1: the N - 1 steps after the prefill, timed inside the call from the first "
+                                "token's logits to the last's; steps / seconds summed over the examples",
     "peak_rss_mb": "process resident-set high-water mark during this row's evaluation and latency measurement "
                    "(reset before each row through /proc/self/clear_refs; where that is not possible, the "
                    "process-lifetime maximum from getrusage); includes the base model and the Python runtime",
@@ -101,6 +102,19 @@ def peak_memory(device: torch.device | None = None) -> dict[str, float | None]:
 # --------------------------------------------------------------------------------------------
 
 
+class _StepClock:
+    """A logits processor that reads the clock each time ``generate`` has computed a token's logits."""
+
+    def __init__(self, sync: Callable[[], None]) -> None:
+        self.sync = sync
+        self.times: list[float] = []
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        self.sync()
+        self.times.append(time.perf_counter())
+        return scores
+
+
 def _inputs(prepared: Any, device: torch.device) -> dict[str, torch.Tensor]:
     inputs = {"attention_mask": prepared.attention_mask.to(device)}
     if prepared.input_ids is not None:
@@ -132,9 +146,10 @@ def measure_latency(
       and one decode step with it; CUDA is synchronised before the clock is read. Reported as
       the median over examples, with its ``prepare`` part.
     * **decode speed** (``decode=True``): ``model.generate`` greedily with
-      ``min_new_tokens = max_new_tokens = new_tokens`` (EOS cannot end it early) and again with 1
-      token; ``(new_tokens - 1) / (t_N - t_1)`` summed over the examples, i.e. tokens per second
-      of the decode steps alone, ``generate``'s per-step overhead included.
+      ``min_new_tokens = max_new_tokens = new_tokens`` (EOS cannot end it early); a logits
+      processor reads the clock each time a token's logits are ready, so the ``new_tokens - 1``
+      steps after the prefill are timed inside one call (``generate``'s per-step overhead
+      included). Decode steps / their seconds, summed over the examples.
 
     Returns:
         ``{"n", "ttft_ms", "prepare_ms", "prompt_tokens", "decode_tokens_per_second"}``
@@ -174,30 +189,30 @@ def measure_latency(
 
     eos = eos_token_ids(model, tokenizer)
 
-    def generation_seconds(example: Example, count: int) -> float:
+    def decode_steps(example: Example, count: int) -> tuple[int, float]:
+        """(decode steps, their seconds) of one greedy generate() of ``count`` tokens."""
+        from transformers import LogitsProcessorList
+
         prepared = method.prepare([example], [dataset.profile(example)])
-        inputs = _inputs(prepared, device)
-        sync()
-        start = time.perf_counter()
+        clock = _StepClock(sync)
         with method.session(prepared):
-            model.generate(**inputs, max_new_tokens=count, min_new_tokens=count, do_sample=False, temperature=None,
-                           top_p=None, top_k=None, num_beams=1, pad_token_id=tokenizer.pad_token_id,
-                           eos_token_id=eos, use_cache=True)
-        sync()
-        return time.perf_counter() - start
+            model.generate(**_inputs(prepared, device), max_new_tokens=count, min_new_tokens=count, do_sample=False,
+                           temperature=None, top_p=None, top_k=None, num_beams=1, pad_token_id=tokenizer.pad_token_id,
+                           eos_token_id=eos, use_cache=True, logits_processor=LogitsProcessorList([clock]))
+        return len(clock.times) - 1, clock.times[-1] - clock.times[0]
 
     for example in examples:  # warm-up
         first_token(example)
     if decode:
-        generation_seconds(examples[0], 2)
+        decode_steps(examples[0], 2)
     timed = [first_token(e) for e in examples]
     decode_rate = None
-    if decode:
-        decode_seconds = 0.0
+    if decode and new_tokens > 1:
+        steps, seconds = 0, 0.0
         for example in examples:
-            decode_seconds += generation_seconds(example, new_tokens) - generation_seconds(example, 1)
-        if decode_seconds > 0 and new_tokens > 1:
-            decode_rate = round((new_tokens - 1) * len(examples) / decode_seconds, 2)
+            n_steps, n_seconds = decode_steps(example, new_tokens)
+            steps, seconds = steps + n_steps, seconds + n_seconds
+        decode_rate = round(steps / seconds, 2) if seconds > 0 else None
     return {
         "n": len(examples),
         "ttft_ms": round(1000 * statistics.median(t[0] for t in timed), 3),
