@@ -399,6 +399,62 @@ def generate_cmd(
                   f"history items used: {result['used_items']}")
 
 
+@app.command("bench")
+def bench_cmd(
+    data: str = typer.Option("synthetic-style", help="Data source whose users and inputs are used."),
+    out: Path = typer.Option(Path("runs/bench"), help="Folder for bench.json and bench.md."),
+    split: str = typer.Option("dev"),
+    task: Optional[str] = typer.Option(None),
+    methods: str = typer.Option("none,text-k4,e2p-1,persoma-4,xattn,rag-prefix-4",
+                                help="Comma-separated presets: none, text-k4, e2p-1, e2p-5, persoma-4, xattn, rag-prefix-4."),
+    batch_sizes: str = typer.Option("1,16", help="Comma-separated batch sizes."),
+    repeats: int = typer.Option(5, help="Timed repeats per method and batch size (median reported)."),
+    new_tokens: int = typer.Option(16, help="Tokens generated per request (decode speed)."),
+    history_lengths: str = typer.Option("10,100,1000", help="History lengths for the sweep (empty: skip)."),
+    cold: bool = typer.Option(True, help="Also measure first requests of unseen users (history encoding)."),
+    model: str = typer.Option("smollm2-135m"),
+    encoder: str = typer.Option("minilm-l6"),
+    dtype: str = typer.Option("auto"),
+    device: str = typer.Option("auto"),
+) -> None:
+    """Latency benchmark: TTFT, decode tokens/s, KV-cache bytes per method, batch 1 and 16."""
+    _quiet_libraries()
+    from personalize.compare.bench import PRESETS, BenchOptions, markdown, ratios, run_bench
+    from personalize.data.loading import load_dataset
+    from personalize.evaluation.provenance import git_commit, now_iso, package_versions
+    from personalize.models import load_base_model, load_encoder
+
+    def ints(text: str) -> list[int]:
+        try:
+            return [int(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            raise ConfigError(f"expected comma-separated integers, got {text!r}") from None
+
+    names = [m.strip() for m in methods.split(",") if m.strip()]
+    unknown = [m for m in names if m not in PRESETS]
+    if unknown:
+        raise ConfigError(f"unknown bench method(s) {unknown}; known: {', '.join(PRESETS)}")
+    options = BenchOptions(methods=names, batch_sizes=ints(batch_sizes), repeats=repeats, new_tokens=new_tokens,
+                           history_lengths=ints(history_lengths), cold=cold)
+    dataset = load_dataset(data, split, task)
+    need = max(options.batch_sizes)
+    if len(dataset) < need:
+        raise ConfigError(f"batch {need} needs {need} examples; {dataset.source} ({split}) has {len(dataset)}")
+    with console.status(f"loading {model} ..."):
+        loaded = load_base_model(model, dtype=dtype, device=device)
+    console.print(f"bench: {', '.join(names)} on {dataset.task.name} ({len(dataset)} examples), batch sizes "
+                  f"{options.batch_sizes}, {repeats} repeats, {new_tokens} new tokens")
+    result = run_bench(dataset, loaded, lambda: load_encoder(encoder, device=device), options,
+                       log=lambda row: console.print(row, highlight=False))
+    result["ratios"] = ratios(result["rows"])
+    result.update(model=loaded.info(), data=dataset.source, versions=package_versions(), git=git_commit(), created=now_iso())
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "bench.md").write_text(markdown(result))
+    console.print(markdown(result), markup=False, highlight=False)
+    console.print(f"results in {out}/bench.json and bench.md")
+
+
 @app.command("train")
 def train_cmd(
     method: str = typer.Option(..., help="e2p, persoma, prompt (the non-personalized control), xattn or rag-prefix."),

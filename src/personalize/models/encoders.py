@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -69,10 +70,17 @@ class SentenceEncoder:
 
 
 def load_encoder(name: str = DEFAULT_ENCODER, *, device: str = "auto") -> SentenceEncoder:
-    """Load a sentence encoder by registry name, sentence-transformers id or local path."""
+    """Load a sentence encoder by registry name, sentence-transformers id or local path.
+
+    Loaded once per (name, device) per process: every method and cache shares it (it is frozen).
+    """
+    return _load_encoder(name, str(resolve_device(device)))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_encoder(name: str, dev: str) -> SentenceEncoder:
     from sentence_transformers import SentenceTransformer
 
-    dev = str(resolve_device(device))
     if name in ENCODERS:
         spec = ENCODERS.get(name)
         location, model_id, local_only = str(spec.locate()), spec.name, True

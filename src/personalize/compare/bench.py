@@ -1,0 +1,209 @@
+"""``personalize bench``: time to first token, decode speed and KV-cache size of every method,
+at several batch sizes, in one process so that ratios hold on a noisy machine.
+
+Methods are measured round-robin (one repeat of every method, then the next repeat), after a
+warm-up, and medians are reported. Soft-token adapters are untrained: latency does not depend
+on their weights. Per-request cost is measured twice for methods that keep per-user state:
+
+* **warm**: the user was seen before (history embeddings, user vector, retrieval index cached);
+* **cold**: a user never seen (fresh caches): encoding the history is part of the request.
+
+KV-cache bytes per request are counted from the cache ``generate`` would keep after the prompt:
+layers x 2 (keys, values) x key-value heads x head size x prompt positions x bytes per value.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from personalize.compare.runner import _inputs, history_dataset
+from personalize.data.schema import PersonalizationDataset
+from personalize.generation import _cache_argument, _output_cache, position_ids_from_mask
+
+# name -> (method, settings); soft methods get an untrained adapter of these settings.
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "none": ("none", {"template": "system"}),
+    "text-k4": ("text", {"retriever": "bm25", "k": 4, "template": "system"}),
+    "e2p-1": ("e2p", {"num_tokens": 1}),
+    "e2p-5": ("e2p", {"num_tokens": 5}),
+    "persoma-4": ("persoma", {"num_tokens": 4}),
+    "xattn": ("xattn", {"every_k_layers": 6}),
+    "rag-prefix-4": ("rag-prefix", {"num_tokens": 4, "retrieve_k": 8}),
+}
+
+
+@dataclass
+class BenchOptions:
+    methods: list[str] = field(default_factory=lambda: ["none", "text-k4", "e2p-1", "persoma-4", "xattn", "rag-prefix-4"])
+    batch_sizes: list[int] = field(default_factory=lambda: [1, 16])
+    repeats: int = 5
+    new_tokens: int = 16
+    history_lengths: list[int] = field(default_factory=lambda: [10, 100, 1000])
+    cold: bool = True
+
+
+def build_method(name: str, loaded: Any, task: Any, encoder_factory: Any, cache_root: str | None = None) -> Any:
+    """A set-up method for preset ``name`` (soft methods: an untrained adapter on ``loaded``)."""
+    from personalize.methods import MethodContext, make_method
+    from personalize.methods.soft.adapter import ADAPTERS
+    from personalize.methods.soft.method import SoftPrefixMethod
+    from personalize.modeling import PersonalizedModel
+
+    kind_name, settings = PRESETS[name]
+    ctx = MethodContext(task=task, model=loaded.model, tokenizer=loaded.tokenizer, model_name=loaded.name,
+                        encoder_factory=encoder_factory)
+    if kind_name in ADAPTERS:
+        kind = ADAPTERS.get(kind_name)
+        torch.manual_seed(0)
+        pm = PersonalizedModel.create(loaded.model, kind_name, kind.config_class.from_dict(settings),
+                                      base_name=loaded.name, encoder_dim=int(encoder_factory().dim))
+        pm.to(loaded.device)
+        method = SoftPrefixMethod.from_model(pm)
+    else:
+        method = make_method(kind_name, settings)
+    method.setup(ctx)
+    if cache_root is not None:
+        _redirect_caches(method, cache_root)
+    return method
+
+
+def _redirect_caches(method: Any, root: str) -> None:
+    """Point a method's per-user caches at an empty folder (a user never seen: cold)."""
+    from personalize.encoding import EmbeddingCache
+
+    features = getattr(method, "features", None)
+    if features is not None and features.embedder is not None:
+        old = features.embedder
+        features.embedder = EmbeddingCache(old.name, old._factory, root=root)
+        features._memo.clear()
+        if getattr(features, "_retriever", None) is not None:
+            from personalize.retrieval import HistoryIndexStore, make_retriever
+
+            store = HistoryIndexStore(features.embedder, root=f"{root}/indexes", search_threads=1)
+            features._retriever = make_retriever("dense", embedder=features.embedder, index_store=store)
+
+
+def kv_cache_bytes(model: torch.nn.Module, prompt_tokens: int, dtype: torch.dtype) -> int:
+    config = model.config
+    heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    return int(config.num_hidden_layers * 2 * heads * head_dim * prompt_tokens * torch.tensor([], dtype=dtype).element_size())
+
+
+@torch.inference_mode()
+def time_request(method: Any, loaded: Any, dataset: PersonalizationDataset, examples: list, new_tokens: int) -> dict[str, float]:
+    """One batched request: prepare + prefill + first token (TTFT), then ``new_tokens - 1`` decode steps."""
+    model, device = loaded.model, loaded.device
+    cache_kw = _cache_argument(model)
+    start = time.perf_counter()
+    prepared = method.prepare(examples, [dataset.profile(e) for e in examples])
+    inputs = _inputs(prepared, device)
+    prepared_at = time.perf_counter()
+    with method.session(prepared):
+        mask = inputs["attention_mask"]
+        out = model(**inputs, position_ids=position_ids_from_mask(mask), use_cache=True, logits_to_keep=1)
+        token = out.logits[:, -1].argmax(-1, keepdim=True)
+        cache = _output_cache(out)
+        first_at = time.perf_counter()
+        positions = mask.sum(-1, keepdim=True)
+        for _ in range(new_tokens - 1):
+            mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
+            step = model(input_ids=token, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
+                         **{cache_kw: cache})
+            cache = _output_cache(step)
+            token = step.logits[:, -1].argmax(-1, keepdim=True)
+            positions = positions + 1
+        token.tolist()
+    done = time.perf_counter()
+    batch = len(examples)
+    return {
+        "ttft_ms": 1000 * (first_at - start),
+        "prepare_ms": 1000 * (prepared_at - start),
+        "decode_tokens_per_second": batch * (new_tokens - 1) / (done - first_at) if new_tokens > 1 else float("nan"),
+        "prompt_tokens": float(statistics.mean(prepared.prompt_tokens)),
+        "kv_bytes": float(statistics.mean(kv_cache_bytes(model, n, loaded.dtype) for n in prepared.prompt_tokens)),
+    }
+
+
+def run_bench(dataset: PersonalizationDataset, loaded: Any, encoder_factory: Any, options: BenchOptions,
+              log: Any = print) -> dict[str, Any]:
+    """All measurements; returns ``{"rows": [...], "history": [...], "options": ...}``."""
+    methods = {name: build_method(name, loaded, dataset.task, encoder_factory) for name in options.methods}
+    rows = []
+    for batch_size in options.batch_sizes:
+        examples = dataset.examples[:batch_size]
+        if len(examples) < batch_size:
+            raise ValueError(f"batch {batch_size} needs {batch_size} examples; the data has {len(dataset)}")
+        for method in methods.values():  # warm-up: lazy initialisation, per-user caches
+            time_request(method, loaded, dataset, examples, 2)
+        samples: dict[str, list[dict[str, float]]] = {n: [] for n in methods}
+        for _ in range(options.repeats):
+            for name, method in methods.items():
+                samples[name].append(time_request(method, loaded, dataset, examples, options.new_tokens))
+        for name, runs in samples.items():
+            row = {"method": name, "batch": batch_size, "state": "warm", **_medians(runs)}
+            rows.append(row)
+            log(row)
+        if options.cold:
+            for name in options.methods:
+                if PRESETS[name][0] in ("none", "text"):
+                    continue  # text methods keep no per-user state beyond an in-memory BM25 index
+                cold_runs = []
+                for r in range(max(1, options.repeats // 2)):
+                    fresh = build_method(name, loaded, dataset.task, encoder_factory,
+                                         cache_root=tempfile.mkdtemp(prefix="bench-cold-"))
+                    cold_runs.append(time_request(fresh, loaded, dataset, examples, options.new_tokens))
+                row = {"method": name, "batch": batch_size, "state": "cold", **_medians(cold_runs)}
+                rows.append(row)
+                log(row)
+    history = []
+    for length in options.history_lengths:
+        resized = history_dataset(dataset, length, 3)
+        for name, method in methods.items():
+            for example in resized.examples:  # warm-up: this user's history is encoded/indexed here
+                time_request(method, loaded, resized, [example], 2)
+            runs = [time_request(method, loaded, resized, [e], options.new_tokens) for e in resized.examples]
+            entry = {"method": name, "history": length, **_medians(runs)}
+            history.append(entry)
+            log(entry)
+    return {"rows": rows, "history": history, "options": options.__dict__}
+
+
+def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: round(statistics.median(r[key] for r in runs), 3) for key in runs[0]}
+
+
+def ratios(rows: list[dict[str, Any]], target: str = "e2p-1") -> list[dict[str, Any]]:
+    """TTFT of ``target`` (warm) over ``none`` and over ``text-k4``, per batch size."""
+    out = []
+    for batch in sorted({r["batch"] for r in rows}):
+        warm = {r["method"]: r for r in rows if r["batch"] == batch and r["state"] == "warm"}
+        if target in warm:
+            entry = {"batch": batch}
+            for other in ("none", "text-k4"):
+                if other in warm:
+                    entry[f"{target}/{other}"] = round(warm[target]["ttft_ms"] / warm[other]["ttft_ms"], 3)
+            out.append(entry)
+    return out
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = ["| method | batch | state | TTFT ms | prepare ms | decode tok/s | prompt tok | KV cache KB/request |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['method']} | {r['batch']} | {r['state']} | {r['ttft_ms']:.1f} | {r['prepare_ms']:.1f} | "
+                     f"{r['decode_tokens_per_second']:.1f} | {r['prompt_tokens']:.0f} | {r['kv_bytes'] / 1024:.0f} |")
+    lines += ["", "| target/baseline TTFT (warm) | " + " | ".join(f"batch {e['batch']}" for e in result["ratios"]) + " |",
+              "|---|" + "---|" * len(result["ratios"])]
+    for key in ("e2p-1/none", "e2p-1/text-k4"):
+        lines.append(f"| {key} | " + " | ".join(f"{e.get(key, float('nan')):.2f}" for e in result["ratios"]) + " |")
+    lines += ["", "| method | history items | TTFT ms | prepare ms | prompt tok |", "|---|---|---|---|---|"]
+    for h in result["history"]:
+        lines.append(f"| {h['method']} | {h['history']:,} | {h['ttft_ms']:.1f} | {h['prepare_ms']:.1f} | {h['prompt_tokens']:.0f} |")
+    return "\n".join(lines) + "\n"
