@@ -12,25 +12,13 @@ Prints median seconds per batch and ratios to `forward`.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-
 import torch
+from common import median_time
 
 from personalize.cli import _quiet_libraries
 from personalize.data.tasks import LAMP2_TAGS, RATING_LABELS
 from personalize.generation import label_token_ids, position_ids_from_mask, score_labels
 from personalize.models import load_base_model
-
-
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

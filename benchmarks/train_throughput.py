@@ -13,26 +13,15 @@ Tokens are real (non-padding) positions.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+from common import median_time
 
 from personalize.cli import _quiet_libraries
 from personalize.methods.soft.adapter import ADAPTERS
 from personalize.methods.soft.features import UserFeatures
 from personalize.modeling import PersonalizedModel
 from personalize.models import load_base_model
-
-
-def median_time(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
