@@ -12,6 +12,7 @@ Prints median seconds per batch and ratios to `forward`.
 from __future__ import annotations
 
 import argparse
+
 import torch
 from common import median_time
 
