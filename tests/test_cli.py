@@ -215,3 +215,23 @@ def test_generate_profile_missing_field(tmp_path) -> None:
     result = runner.invoke(app, ["generate", "--input", "x", "--task", "LaMP-3", "--profile", str(profile)])
     assert result.exit_code != 0
     assert "score" in str(result.exception) and str(profile) in str(result.exception)
+
+
+def test_generate_with_a_model_free_method_loads_no_model(tmp_path, monkeypatch) -> None:
+    import json as _json
+
+    from typer.testing import CliRunner
+
+    import personalize.models as models
+    from personalize.cli import app
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("copy must not load a model")
+
+    monkeypatch.setattr(models, "load_base_model", refuse)
+    profile = tmp_path / "p.json"
+    profile.write_text(_json.dumps([{"text": "hello there"}]))
+    result = CliRunner().invoke(app, ["generate", "--method", "copy", "--profile", str(profile), "--input",
+                                      "Paraphrase the following tweet without any explanation before or after it: hi all"])
+    assert result.exit_code == 0, result.output
+    assert "hi all" in result.output

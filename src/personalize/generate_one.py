@@ -73,13 +73,14 @@ def generate_for_user(
     from personalize.generation import DecodingConfig, generate
     from personalize.models import load_base_model, load_encoder
 
+    example = Example(id="query", user_id=profile.user_id, input=input_text, output=None)
+    if not method.needs_model:
+        method.setup(MethodContext(task=task))
+        answer = method.predict_direct(example, profile)
+        return {"answer": answer, "prompt_tokens": 0, "context_tokens": 0, "used_items": [], "prompt": None}
     loaded = load_base_model(model, dtype=dtype, device=device) if isinstance(model, str) else model
     method.setup(MethodContext(task=task, model=loaded.model, tokenizer=loaded.tokenizer, model_name=loaded.name,
                                encoder_factory=lambda: load_encoder(encoder, device=device)))
-    example = Example(id="query", user_id=profile.user_id, input=input_text, output=None)
-    if not method.needs_model:
-        answer = method.predict_direct(example, profile)
-        return {"answer": answer, "prompt_tokens": 0, "context_tokens": 0, "used_items": [], "prompt": None}
     prepared = method.prepare([example], [profile])
     cfg = DecodingConfig.from_dict({k: v for k, v in (decoding or {}).items() if v is not None})
     with method.session(prepared):
