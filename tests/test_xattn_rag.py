@@ -93,7 +93,8 @@ def test_xattn_trains_saves_and_evaluates(tiny_model, fake_encoder, tmp_path: Pa
 
 
 def test_label_scoring_with_memory_matches_per_label_forwards(tiny_model) -> None:
-    """Label scoring repeats the cache per label; the memory must be repeated the same way."""
+    """Label scoring continues each prompt with every label under a block mask; the memory must
+    hold for that second forward exactly as for a plain forward of prompt + label."""
     from personalize.generation import position_ids_from_mask, score_labels
 
     model = _xattn(tiny_model)

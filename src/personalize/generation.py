@@ -197,9 +197,12 @@ def score_labels(
 ) -> torch.Tensor:
     """Log-likelihood of every label as the continuation of every prompt.
 
-    The prompt runs once (one forward over the left-padded batch, KV cache kept); all labels are
-    then scored in one more forward over the cache repeated per label, which costs only the
-    label tokens. Single-token labels need no second forward at all.
+    The prompt runs once (one forward over the left-padded batch, KV cache kept). All labels are
+    then scored in one more forward over that cache: each row continues with the tokens of
+    every label side by side, under a block attention mask in which a label's tokens see the
+    prompt and their own earlier tokens only, with positions restarting after the prompt for
+    each label. That costs only the label tokens, and never copies the prompt's cache per label.
+    Single-token labels need no second forward at all.
 
     Args:
         label_ids: ``L`` token-id lists (e.g. from :func:`label_token_ids`).
@@ -210,8 +213,7 @@ def score_labels(
         ``[batch, L]`` float32 summed log-probabilities.
     """
     device = attention_mask.device
-    batch = attention_mask.shape[0]
-    n_labels = len(label_ids)
+    batch, prompt_len = attention_mask.shape
     positions = position_ids_from_mask(attention_mask)
     out = model(
         input_ids=input_ids,
@@ -224,31 +226,37 @@ def score_labels(
     first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # [batch, vocab]
     first_tokens = torch.tensor([ids[0] for ids in label_ids], device=device)
     scores = first[:, first_tokens]  # [batch, L]
-    longest = max(len(ids) for ids in label_ids)
-    if longest == 1:
+    if max(len(ids) for ids in label_ids) == 1:
         return scores
 
-    # Continuations: feed tokens 0..T-2 of each label; their logits predict tokens 1..T-1.
-    table = torch.full((n_labels, longest), pad_token_id, dtype=torch.long, device=device)
-    table_mask = torch.zeros((n_labels, longest), dtype=torch.long, device=device)
-    for i, ids in enumerate(label_ids):
-        table[i, : len(ids)] = torch.tensor(ids, device=device)
-        table_mask[i, : len(ids)] = 1
-    feed = table[:, :-1].repeat(batch, 1)  # [batch*L, T-1], rows ordered example-major
-    feed_mask = table_mask[:, :-1].repeat(batch, 1)
-    cache = _output_cache(out)
-    cache.batch_repeat_interleave(n_labels)
-    prompt_mask = attention_mask.repeat_interleave(n_labels, dim=0)
-    next_pos = (attention_mask.sum(-1)).repeat_interleave(n_labels)[:, None]
+    # The continuation: tokens 0..T-2 of every label, side by side; their logits predict 1..T-1.
+    feed, owner, offset, targets = [], [], [], []
+    for label, ids in enumerate(label_ids):
+        for j in range(len(ids) - 1):
+            feed.append(ids[j])
+            owner.append(label)
+            offset.append(j)
+            targets.append(ids[j + 1])
+    width = len(feed)
+    feed_ids = torch.tensor(feed, device=device).expand(batch, width)
+    owner_t = torch.tensor(owner, device=device)
+    offset_t = torch.tensor(offset, device=device)
+    # [width, width]: a token sees the earlier tokens of its own label (and itself).
+    own = (owner_t[:, None] == owner_t[None, :]) & (offset_t[None, :] <= offset_t[:, None])
+    # [batch, width, prompt_len + width]: the prompt's real tokens, then its own label's.
+    allowed = torch.cat([attention_mask.bool()[:, None, :].expand(batch, width, prompt_len),
+                         own[None].expand(batch, width, width)], dim=-1)
+    dtype = next(model.parameters()).dtype
+    mask4d = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(~allowed, torch.finfo(dtype).min)
     cont = model(
-        input_ids=feed,
-        attention_mask=torch.cat([prompt_mask, feed_mask], dim=1),
-        position_ids=next_pos + torch.arange(longest - 1, device=device)[None, :],
+        input_ids=feed_ids,
+        attention_mask=mask4d[:, None],
+        position_ids=attention_mask.sum(-1, keepdim=True) + offset_t[None, :],
         use_cache=True,
-        **{_cache_argument(model): cache},
+        **{_cache_argument(model): _output_cache(out)},
     )
-    logprobs = torch.log_softmax(cont.logits.float(), dim=-1)  # [batch*L, T-1, vocab]
-    targets = table[:, 1:].repeat(batch, 1)
-    target_mask = table_mask[:, 1:].repeat(batch, 1).float()
-    picked = torch.gather(logprobs, 2, targets[:, :, None]).squeeze(-1) * target_mask
-    return scores + picked.sum(-1).view(batch, n_labels)
+    logprobs = torch.log_softmax(cont.logits.float(), dim=-1)  # [batch, width, vocab]
+    picked = torch.gather(logprobs, 2, torch.tensor(targets, device=device).expand(batch, width)[:, :, None]).squeeze(-1)
+    per_label = torch.zeros(batch, len(label_ids), device=device, dtype=picked.dtype)
+    per_label.index_add_(1, owner_t, picked)
+    return scores + per_label

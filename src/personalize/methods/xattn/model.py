@@ -127,9 +127,7 @@ def _block_hook(block: GatedCrossAttentionBlock, is_active: Callable[[], bool], 
         hidden = output[0] if isinstance(output, tuple) else output
         slots, mask = memory
         if hidden.shape[0] != slots.shape[0]:
-            # Label scoring repeats each prompt's cache once per label (repeat_interleave).
-            repeats = hidden.shape[0] // slots.shape[0]
-            slots, mask = slots.repeat_interleave(repeats, 0), mask.repeat_interleave(repeats, 0)
+            raise RuntimeError(f"cross-attention memory is for {slots.shape[0]} rows, the batch has {hidden.shape[0]}")
         hidden = block(hidden, slots, mask)
         return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
 
