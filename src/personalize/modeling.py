@@ -50,9 +50,17 @@ import personalize.methods.xattn  # noqa: E402,F401
 
 
 def embedding_norm(model: nn.Module) -> float:
-    """Median L2 norm of the base model's input token embeddings (the scale soft tokens match)."""
-    weight = model.get_input_embeddings().weight.detach().float()
-    return float(weight.norm(dim=-1).median())
+    """Median L2 norm of the base model's input token embeddings (the scale soft tokens match).
+
+    Computed on the embedding module's output, not its weight, so that models that scale their
+    embeddings (Gemma multiplies by sqrt(hidden)) get the scale their layers actually see.
+    """
+    embedding = model.get_input_embeddings()
+    weight = embedding.weight
+    with torch.no_grad():
+        sample = torch.arange(0, weight.shape[0], max(1, weight.shape[0] // 8192), device=weight.device)
+        vectors = embedding(sample).float()
+    return float(vectors.norm(dim=-1).median())
 
 
 class SoftPromptLayout:
