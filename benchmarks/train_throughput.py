@@ -3,8 +3,9 @@
 Back-propagating to the inputs of a frozen model costs about one more forward (no weight
 gradients are needed), so a train step should run at >= 0.5x the forward-only token rate.
 Measures, side by side in one run (median of --repeats after a warm-up):
-  forward : the frozen base model on the assembled inputs_embeds, no grad (inference);
-  train   : embed (adapter) + forward + loss + backward + AdamW step.
+  forward : the frozen base model on the assembled inputs_embeds, no grad (inference, SDPA);
+  train   : embed (adapter) + forward + loss + backward + AdamW step, as the trainer runs it
+            (eager attention: the fused SDPA backward is slow on CPU).
 Tokens are real (non-padding) positions.
 
     python benchmarks/train_throughput.py [--method e2p] [--batch 8] [--tokens 100]
@@ -22,6 +23,7 @@ from personalize.methods.soft.adapter import ADAPTERS
 from personalize.methods.soft.features import UserFeatures
 from personalize.modeling import PersonalizedModel
 from personalize.models import load_base_model
+from personalize.training.trainer import attention_implementation
 
 
 def main() -> None:
@@ -61,7 +63,8 @@ def main() -> None:
 
     def train_step() -> None:
         model.train()
-        with torch.autocast(loaded.device.type, dtype=torch.bfloat16, enabled=use_autocast):
+        with attention_implementation(loaded.model, "eager"), \
+                torch.autocast(loaded.device.type, dtype=torch.bfloat16, enabled=use_autocast):
             batch = model.embed(prefixes, suffixes, features, targets, pad_token_id=pad)
             loss = model(batch)
         loss.backward()

@@ -302,3 +302,16 @@ def test_lora_option_lives_in_the_adapter_and_only_acts_when_active(tiny_model, 
         reloaded.remove_hooks()
     finally:
         model.remove_hooks()
+
+
+def test_training_attention_switch_is_scoped(tiny_model) -> None:
+    from personalize.training.trainer import attention_implementation
+
+    model = tiny_model.model
+    before = model.config._attn_implementation
+    ids = torch.tensor([[5, 6, 7, 8]])
+    reference = model(input_ids=ids).logits
+    with attention_implementation(model, "eager"):
+        assert model.config._attn_implementation == "eager"
+        assert torch.allclose(model(input_ids=ids).logits, reference, atol=1e-5)
+    assert model.config._attn_implementation == before

@@ -197,6 +197,18 @@ def bundled_model_dir(name: str) -> tuple[Path, bool]:
     return target, True
 
 
+def contiguous_lm_head_inputs(model: torch.nn.Module) -> None:
+    """Make the LM head's input contiguous (numerically a no-op).
+
+    With ``logits_to_keep=1`` (``generate``'s prefill, label scoring) the head gets the strided
+    slice ``hidden[:, -1:, :]``; for batches above 1, PyTorch's CPU matmul then copies the whole
+    bf16 vocabulary matrix once per row: measured 1.9 s instead of 16 ms for SmolLM2 at batch 8.
+    """
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is not None:
+        head.register_forward_pre_hook(lambda module, args: (args[0].contiguous(), *args[1:]))
+
+
 def load_base_model(
     name: str = DEFAULT_MODEL,
     *,
@@ -234,6 +246,7 @@ def load_base_model(
     model.to(dev)
     model.eval()
     model.requires_grad_(False)
+    contiguous_lm_head_inputs(model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return LoadedModel(
