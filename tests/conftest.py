@@ -135,8 +135,13 @@ class HashingEncoder:
 
 
 @pytest.fixture
-def fake_encoder(monkeypatch: pytest.MonkeyPatch) -> HashingEncoder:
-    """Every ``load_encoder`` call returns one shared :class:`HashingEncoder` (no MiniLM)."""
+def fake_encoder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> HashingEncoder:
+    """Every ``load_encoder`` call returns one shared :class:`HashingEncoder` (no MiniLM).
+
+    It stands in under MiniLM's name, so the test also gets its own cache folder: embeddings of
+    the real encoder (integration tests) and of this one must never meet in one cache.
+    """
     encoder = HashingEncoder()
     monkeypatch.setattr("personalize.models.load_encoder", lambda name="minilm-l6", device="auto": encoder)
+    monkeypatch.setenv("PERSONALIZE_HOME", str(tmp_path / "personalize_home"))
     return encoder

@@ -315,3 +315,13 @@ def test_training_attention_switch_is_scoped(tiny_model) -> None:
         assert model.config._attn_implementation == "eager"
         assert torch.allclose(model(input_ids=ids).logits, reference, atol=1e-5)
     assert model.config._attn_implementation == before
+
+
+def test_embedding_cache_refuses_vectors_of_another_width(tmp_path: Path) -> None:
+    from conftest import HashingEncoder
+
+    from personalize.encoding import EmbeddingCache
+
+    EmbeddingCache("enc", lambda: HashingEncoder(dim=16), root=tmp_path).encode([f"t{i}" for i in range(70)])
+    with pytest.raises(ConfigError, match="16-d vectors"):
+        EmbeddingCache("enc", lambda: HashingEncoder(dim=32), root=tmp_path).encode(["something new"])

@@ -153,6 +153,7 @@ def test_rag_prefix_trains_on_synthetic_style(tiny_model, fake_encoder, tmp_path
 def test_dropping_the_wrapper_removes_its_hooks(tiny_model) -> None:
     import gc
 
+    gc.collect()  # wrappers other tests dropped take their hooks with them here, not below
     before = sum(len(m._forward_hooks) for m in tiny_model.model.modules())
     model = _xattn(tiny_model)
     assert sum(len(m._forward_hooks) for m in tiny_model.model.modules()) > before

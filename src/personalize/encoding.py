@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from personalize.errors import ConfigError
 from personalize.paths import cache_dir
 
 
@@ -103,6 +104,12 @@ class EmbeddingCache:
                 dtype=np.float32,
             )
             self.encoded += len(missing)
+            if self._shards and vectors.shape[1] != self._shards[0].shape[1]:
+                raise ConfigError(
+                    f"the embedding cache {self.root} holds {self._shards[0].shape[1]}-d vectors of "
+                    f"{self.encoder_name!r}, but the encoder now returns {vectors.shape[1]}-d ones; "
+                    "delete that folder or give the encoder another name"
+                )
             for key, vector in zip(missing, vectors):
                 pending[key] = len(self._pending_keys)
                 self._pending_keys.append(key)
