@@ -1,0 +1,50 @@
+"""Copy trained LaMP-7 adapters from runs/ into adapters/ with the command that trained them.
+
+    python benchmarks/ship_adapters.py runs/soft-lamp7 e2p-1:lamp7-e2p-1 e2p-5:lamp7-e2p-5 ...
+Each target folder gets adapter_config.json, adapter_model.safetensors, train_summary.json and a
+README.md with the training command, settings and the dev numbers of its evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+
+def ship(run: Path, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("adapter_config.json", "adapter_model.safetensors", "train_summary.json"):
+        shutil.copy2(run / name, target / name)
+    summary = json.loads((run / "train_summary.json").read_text())
+    cfg = summary["config"]
+    adapter = json.dumps(cfg["adapter"], separators=(",", ":"))
+    command = (f"personalize train --method {cfg['method']} --data ../shared/data/lamp7 --config configs/train/lamp7-base.json "
+               f"--dev-limit {cfg['dev_limit']} --epochs {cfg['epochs']} --lr {cfg['lr']} --settings '{adapter}' --out {target}")
+    lines = [f"# {target.name}", "", f"{summary['method']} adapter for {summary['model']['name']} on {summary['task']}, "
+             f"{summary['trainable_parameters']:,} trainable parameters (base model frozen).", "",
+             "Trained with (code at git commit " + (summary.get("git") or {}).get("commit", "?")[:12] + "):", "",
+             "```bash", command, "```", "",
+             f"Training: {summary['train_examples']} examples, {summary['epochs_run']} epoch(s), "
+             f"{summary['train_seconds']:.0f} s at {summary['train_tokens_per_second']:.0f} tokens/s (2-core CPU, shared with other jobs).", ""]
+    results = run / "eval" / "results.json"
+    if results.exists():
+        r = json.loads(results.read_text())
+        metrics = ", ".join(f"{k} {v:.4f}" for k, v in r["metrics"].items())
+        lines += ["Dev (all 200 users, decoding `--postprocess clean --no-repeat-ngram 3`): " + metrics + ".", "",
+                  "```bash", f"personalize eval --adapter {target} --data ../shared/data/lamp7 --out runs/{target.name} "
+                  "--postprocess clean --no-repeat-ngram 3", "```", ""]
+    (target / "README.md").write_text("\n".join(lines))
+
+
+def main() -> None:
+    root = Path(sys.argv[1])
+    for pair in sys.argv[2:]:
+        run, name = pair.split(":")
+        ship(root / run, Path("adapters") / name)
+        print(f"adapters/{name} <- {root / run}")
+
+
+if __name__ == "__main__":
+    main()
