@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -80,6 +81,74 @@ def test_embed_places_soft_tokens_and_masks(tiny_model) -> None:
     assert torch.allclose(batch.inputs_embeds[0, 0:2], emb(torch.tensor([5, 6])))
     assert torch.equal(batch.inputs_embeds[1, :pad], torch.zeros(pad, batch.inputs_embeds.shape[-1]))
     assert batch.position_ids[1, pad:].tolist() == list(range(lengths[1]))
+
+
+def test_right_padded_batch_shares_its_prefix_and_gives_the_same_loss_and_gradients(tiny_model) -> None:
+    model = _model(tiny_model)
+    prefixes, suffixes, targets = [[5, 6, 7], [8, 9]], [[10], [11, 12, 13]], [[14, 2], [15, 16, 2]]
+    feats = _features(2)
+    right = model.embed(prefixes, suffixes, feats, targets, pad_token_id=2, padding_side="right")
+    lengths = [3 + 3 + 1 + 2, 2 + 3 + 3 + 3]
+    width = max(lengths)
+    assert right.attention_mask.tolist() == [[1] * L + [0] * (width - L) for L in lengths]
+    assert right.labels[0].tolist() == [-100] * 7 + [14, 2] + [-100] * (width - 9)
+    assert right.shared_prefix == 2  # the shorter prefix: both rows hold real, non-soft tokens there
+    left = model.embed(prefixes, suffixes, feats, targets, pad_token_id=2)
+    assert left.shared_prefix == 0
+
+    def loss_and_grads(batch, **kw):
+        model.zero_grad(set_to_none=True)
+        loss = model(batch, **kw)
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.adapter.parameters()]
+
+    reference, reference_grads = loss_and_grads(model.embed(prefixes, suffixes, feats, targets, pad_token_id=2))
+    for kw in ({}, {"cache_shared_prefix": False}):
+        batch = model.embed(prefixes, suffixes, feats, targets, pad_token_id=2, padding_side="right")
+        loss, grads = loss_and_grads(batch, **kw)
+        assert torch.allclose(loss, reference, atol=1e-5)
+        assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(grads, reference_grads))
+    with pytest.raises(ValueError):
+        model.embed(prefixes, suffixes, feats, targets, padding_side="middle")
+
+
+def test_compiled_layers_are_scoped_and_skip_adapters_with_hooks(tiny_model) -> None:
+    from personalize.training.trainer import CompiledLayers, decoder_layers
+
+    model = _model(tiny_model)
+    layers = decoder_layers(tiny_model.model)
+    compiled = CompiledLayers(model, True)
+    assert compiled.enabled and compiled.reason is None
+    with compiled.active():
+        assert all("forward" in layer.__dict__ for layer in layers)
+    assert not any("forward" in layer.__dict__ for layer in layers)  # generation runs the class's own forward
+    assert not CompiledLayers(model, False).enabled
+    lora = PersonalizedModel.create(tiny_model.model, "e2p", E2PConfig(num_tokens=1, mlp_hidden=16, lora_rank=2),
+                                    base_name=tiny_model.name, encoder_dim=ENC_DIM)
+    try:
+        skipped = CompiledLayers(lora, True)
+        assert not skipped.enabled and "hooks" in skipped.reason
+    finally:
+        lora.remove_hooks()
+
+
+def test_compiled_layers_give_the_eager_loss_and_gradients(tiny_model) -> None:
+    from personalize.training.trainer import CompiledLayers
+
+    model = _model(tiny_model)
+    compiled = CompiledLayers(model, True)
+    for width in (2, 5):  # two sequence lengths: one dynamic graph serves both
+        prefixes, suffixes, targets = [[5] * width, [6, 7]], [[8], [9] * width], [[10, 2], [11, 2]]
+        results = []
+        for context in (contextlib.nullcontext(), compiled.active()):
+            model.zero_grad(set_to_none=True)
+            with context:
+                loss = model(model.embed(prefixes, suffixes, _features(2), targets, padding_side="right"), cache_shared_prefix=False)
+                loss.backward()
+            results.append((loss.detach(), [p.grad.clone() for p in model.adapter.parameters()]))
+        (eager, eager_grads), (fused, fused_grads) = results
+        assert torch.allclose(eager, fused, atol=1e-4)
+        assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(eager_grads, fused_grads))
 
 
 def test_loss_only_counts_target_tokens(tiny_model) -> None:

@@ -480,6 +480,8 @@ def train_cmd(
     dev_limit: Optional[int] = typer.Option(None, help="Only the first N dev examples for model selection."),
     seed: Optional[int] = typer.Option(None),
     dtype: Optional[str] = typer.Option(None),
+    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile",
+                                           help="torch.compile the base model's layers while training (prefix adapters)."),
     resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
 ) -> None:
     """Train a soft-token adapter with the base LLM frozen; the best dev epoch is kept."""
@@ -494,7 +496,7 @@ def train_cmd(
         adapter["placement"] = placement
     overrides = {"method": method, "data": data, "task": task, "model": model, "epochs": epochs, "batch_size": batch_size,
                  "grad_accum": grad_accum, "lr": lr, "max_train_examples": max_train_examples, "dev_limit": dev_limit,
-                 "seed": seed, "dtype": dtype}
+                 "seed": seed, "dtype": dtype, "compile": compile}
     merged = {**base, **{k: v for k, v in overrides.items() if v is not None}, "adapter": adapter}
     cfg = TrainConfig.from_dict(merged, source=str(config) if config else "command line")
     summary = train(cfg, out, resume=resume)

@@ -91,7 +91,12 @@ class SoftPromptLayout:
 @dataclass
 class EmbeddedBatch:
     """``inputs_embeds [B, T, H]``, ``attention_mask [B, T]``, ``labels [B, T]`` (or ``None``),
-    ``position_ids [B, T]``; ``prompt_tokens`` counts real prompt positions incl. soft tokens."""
+    ``position_ids [B, T]``; ``prompt_tokens`` counts real prompt positions incl. soft tokens.
+
+    ``shared_prefix``: the first positions that are real tokens in every row and come before
+    every soft token (right-padded batches only; 0 otherwise). Nothing trainable reaches them,
+    so training runs them without autograd, as a KV cache for the rest.
+    """
 
     inputs_embeds: torch.Tensor
     attention_mask: torch.LongTensor
@@ -99,6 +104,7 @@ class EmbeddedBatch:
     labels: torch.LongTensor | None
     prompt_tokens: list[int]
     memory: Any = None
+    shared_prefix: int = 0
 
 
 class PersonalizedModel(nn.Module):
@@ -143,6 +149,11 @@ class PersonalizedModel(nn.Module):
             yield
         finally:
             self._active, self._memory = previous
+
+    @property
+    def has_hooks(self) -> bool:
+        """Whether the adapter acts inside the base model (LoRA, cross-attention), not only on its inputs."""
+        return bool(self._hooks)
 
     def remove_hooks(self) -> None:
         _remove_handles(self._hooks)
@@ -190,14 +201,19 @@ class PersonalizedModel(nn.Module):
         features: UserFeatures,
         targets: Sequence[Sequence[int]] | None = None,
         pad_token_id: int = 0,
+        padding_side: str = "left",
     ) -> EmbeddedBatch:
-        """Assemble left-padded ``inputs_embeds`` with the soft tokens in place.
+        """Assemble padded ``inputs_embeds`` with the soft tokens in place.
 
         Args:
             prefixes / suffixes: token ids before / after the soft tokens, per example.
             features: the users' features for the adapter.
             targets: answer token ids (with EOS) for training; ``None`` for inference.
+            padding_side: ``left`` for generation (prompts end together); ``right`` for
+                training, where the rows then share their leading prefix positions.
         """
+        if padding_side not in ("left", "right"):
+            raise ValueError(f"padding_side must be 'left' or 'right', not {padding_side!r}")
         embedding = self.base.get_input_embeddings()
         device = embedding.weight.device
         dtype = embedding.weight.dtype
@@ -219,29 +235,55 @@ class PersonalizedModel(nn.Module):
         padded_rows = []
         for i, row in enumerate(rows):
             pad = width - row.shape[0]
-            padded_rows.append(torch.cat([row.new_zeros(pad, hidden), row], dim=0) if pad else row)
-            mask[i, pad:] = 1
-            label_tensor[i, pad:] = torch.tensor(labels[i], dtype=torch.long, device=device)
+            real = slice(pad, width) if padding_side == "left" else slice(0, row.shape[0])
+            if pad:
+                filler = row.new_zeros(pad, hidden)
+                row = torch.cat([filler, row] if padding_side == "left" else [row, filler], dim=0)
+            padded_rows.append(row)
+            mask[i, real] = 1
+            label_tensor[i, real] = torch.tensor(labels[i], dtype=torch.long, device=device)
         inputs = torch.stack(padded_rows)
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
         memory = self.adapter.memory(features.to(device))
-        return EmbeddedBatch(inputs, mask, position_ids, label_tensor if targets is not None else None, lengths, memory)
+        shared = min(len(p) for p in prefixes) if padding_side == "right" and prefixes else 0
+        return EmbeddedBatch(inputs, mask, position_ids, label_tensor if targets is not None else None, lengths, memory,
+                             shared_prefix=shared)
 
-    def forward(self, batch: EmbeddedBatch) -> torch.Tensor:
+    def forward(self, batch: EmbeddedBatch, *, cache_shared_prefix: bool = True) -> torch.Tensor:
         """Mean cross-entropy over target tokens (labels != -100).
 
         The LM head runs only on positions that predict a target token: on a 135M model it is
         a fifth of the compute per position, and most positions are prompt.
+
+        When gradients are on and the batch has a ``shared_prefix`` that no trainable part
+        touches (a prefix adapter, no hooks in the base), that prefix runs first without
+        autograd and becomes a KV cache: the backward pass then skips those positions, which it
+        would otherwise traverse only to find gradients that are thrown away. Measured on SmolLM2
+        (batch 8 x 100 tokens, 34 shared): about 10% off an eager train step. Compiled layers
+        turn it off (``cache_shared_prefix=False``): the KV cache breaks their graphs and cost
+        more than it saved.
         """
         inner = self.base.get_decoder() if hasattr(self.base, "get_decoder") else getattr(self.base, self.base.base_model_prefix)
+        start = batch.shared_prefix if cache_shared_prefix and torch.is_grad_enabled() and not self.has_hooks else 0
+        start = min(start, batch.inputs_embeds.shape[1] - 1)
         with self.active(batch.memory):
+            cached: dict[str, Any] = {}
+            if start > 0:
+                from transformers import DynamicCache
+
+                from personalize.generation import _cache_argument
+
+                cached = {_cache_argument(inner): DynamicCache(config=self.base.config), "use_cache": True}
+                with torch.no_grad():
+                    inner(inputs_embeds=batch.inputs_embeds[:, :start], attention_mask=batch.attention_mask[:, :start],
+                          position_ids=batch.position_ids[:, :start], **cached)
             hidden = inner(
-                inputs_embeds=batch.inputs_embeds,
+                inputs_embeds=batch.inputs_embeds[:, start:],
                 attention_mask=batch.attention_mask,
-                position_ids=batch.position_ids,
-                use_cache=False,
+                position_ids=batch.position_ids[:, start:],
+                **(cached or {"use_cache": False}),
             ).last_hidden_state
-        labels = batch.labels[:, 1:]
+        labels = batch.labels[:, start + 1 :]
         keep = labels != -100
         logits = self.base.get_output_embeddings()(hidden[:, :-1][keep]).float()
         cap = getattr(self.base.config, "final_logit_softcapping", None)
