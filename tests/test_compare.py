@@ -282,3 +282,15 @@ def test_cli_compare_prints_the_table_and_report_path(tmp_path: Path, tiny_model
     assert result.exit_code == 0, result.output
     assert "report in" in result.output and "report.html" in result.output and "copy" in result.output
     assert json.loads((tmp_path / "out" / "comparison.json").read_text())["n_examples"] == 2
+
+
+def test_labels_of_near_coincident_points_do_not_overlap() -> None:
+    from personalize.compare.report import _label_offsets
+
+    xs, ys, height = [4.0, 4.0, 4.0, 1.0], [0.415, 0.413, 0.408, 0.35], 250.0
+    offsets = _label_offsets(xs, ys, height, step=10.0)
+    per_unit = height / (1.1 * (max(ys) - min(ys)))
+    label_y = [y * per_unit + dy for y, dy in zip(ys, offsets)]  # in points
+    assert label_y[0] - label_y[1] >= 10.0 - 1e-9 and label_y[1] - label_y[2] >= 10.0 - 1e-9
+    assert offsets[3] == 5.0 and offsets[0] == 5.0  # a lone point keeps the default place
+    assert _label_offsets([], [], height) == []

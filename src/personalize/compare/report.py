@@ -94,6 +94,25 @@ def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool =
     return front
 
 
+def _label_offsets(xs: Sequence[float], ys: Sequence[float], height_points: float, step: float = 10.0) -> list[float]:
+    """Vertical label offsets (points) that keep the names of near-coincident points apart.
+
+    Labels of points at the same x are stacked top-down, each at least ``step`` points below
+    the previous one; ``height_points`` (the axes' height) converts data units to points.
+    """
+    if not ys:
+        return []
+    span = (max(ys) - min(ys)) or 1.0
+    per_unit = height_points / (1.1 * span)  # matplotlib's default 5% margins on each side
+    offsets = [5.0] * len(xs)
+    order = sorted(range(len(xs)), key=lambda i: (round(xs[i], 6), -ys[i]))
+    for prev, cur in zip(order, order[1:]):
+        if round(xs[prev], 6) == round(xs[cur], 6):
+            highest = offsets[prev] - step + (ys[prev] - ys[cur]) * per_unit
+            offsets[cur] = min(5.0, highest)
+    return offsets
+
+
 def plot_quality_vs_context(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """Primary metric against mean context tokens, one labelled point per row (the Pareto view)."""
     plt = _pyplot()
@@ -109,7 +128,9 @@ def plot_quality_vs_context(rows: Sequence[dict[str, Any]], path: str | Path) ->
         kinds_seen.add(row.get("kind", "text"))
         ax.scatter([x], [y], s=60, marker=style["marker"], zorder=3, label=label,
                    facecolors="none" if style["hollow"] else style["color"], edgecolors=style["color"])
-        ax.annotate(row["name"], (x, y), textcoords="offset points", xytext=(6, 5), fontsize=8)
+    height = ax.get_window_extent().height * 72.0 / fig.dpi
+    for (x, y, row), dy in zip(zip(xs, ys, shown), _label_offsets(xs, ys, height)):
+        ax.annotate(row["name"], (x, y), textcoords="offset points", xytext=(6, dy), fontsize=8)
     model_based = [i for i, r in enumerate(shown) if r.get("kind") != "reference"]
     front = [model_based[i] for i in pareto_front([(xs[i], ys[i]) for i in model_based], higher)]
     if len(front) > 1:
