@@ -26,6 +26,68 @@ def test_bench_runs_every_preset_on_a_tiny_model(tiny_model, fake_encoder) -> No
     assert [e["batch"] for e in result["ratios"]] == [1, 2] and "e2p-1/text-k4" in result["ratios"][0]
     assert {h["history"] for h in result["history"]} == {5, 20}
     assert "| e2p-1/none |" in markdown(result)
+    # the shared-prefix rows: every method without hooks in the base, with a cached prefix in use
+    prefixed = {(r["method"], r["batch"]): r for r in result["rows"] if r["state"] == "warm+prefix"}
+    assert {m for m, _ in prefixed} >= {"none", "text-k4", "e2p-1", "persoma-4", "rag-prefix-4"}
+    for (name, batch), row in prefixed.items():
+        assert 0 < row["prefix_tokens"] < row["prompt_tokens"] == warm[(name, batch)]["prompt_tokens"]
+    assert "e2p-1/text-k4 +prefix" in result["ratios"][0] and "| e2p-1/text-k4 +prefix |" in markdown(result)
+
+
+def test_no_prefix_cache_for_adapters_that_act_inside_the_base(tiny_model, fake_encoder) -> None:
+    from personalize.compare.bench import shared_prefix_cache
+    from personalize.methods import MethodContext
+    from personalize.methods.e2p import E2PConfig
+    from personalize.methods.soft.method import SoftPrefixMethod
+    from personalize.modeling import PersonalizedModel
+
+    ds = load_dataset("synthetic-style", "dev", n_users=2, examples_per_user=2)
+    pm = PersonalizedModel.create(tiny_model.model, "e2p", E2PConfig(num_tokens=1, lora_rank=2), base_name=tiny_model.name,
+                                  encoder_dim=fake_encoder.dim)
+    try:
+        method = SoftPrefixMethod.from_model(pm)
+        method.setup(MethodContext(task=ds.task, model=tiny_model.model, tokenizer=tiny_model.tokenizer,
+                                   model_name=tiny_model.name, encoder_factory=lambda: fake_encoder))
+        assert pm.has_hooks and shared_prefix_cache(method, tiny_model, ds) is None
+    finally:
+        pm.remove_hooks()
+
+
+@pytest.mark.parametrize("kind", ["input_ids", "inputs_embeds"])
+def test_shared_prefix_cache_gives_the_logits_of_a_full_prefill(tiny_model, kind) -> None:
+    from personalize.generation import SharedPrefixCache, _cache_argument, _output_cache, position_ids_from_mask
+
+    model = tiny_model.model
+    shared = [5, 6, 7, 8]
+    prompts = [shared + [9, 10, 11], shared + [12], shared + [13, 14]]
+
+    def left_padded(rows):
+        width = max(map(len, rows))
+        ids = torch.tensor([[0] * (width - len(r)) + r for r in rows])
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+        if kind == "input_ids":
+            return {"input_ids": ids, "attention_mask": mask}
+        return {"inputs_embeds": model.get_input_embeddings()(ids).detach(), "attention_mask": mask}
+
+    with torch.inference_mode():
+        cache = SharedPrefixCache.build(model, [left_padded([p]) for p in prompts])
+        assert cache is not None and len(cache) == 4 and cache.is_ids == (kind == "input_ids")
+        batch = left_padded(prompts)
+        full = model(**batch, position_ids=position_ids_from_mask(batch["attention_mask"]), use_cache=True)
+        reused, mask = cache.prefill(batch)
+        assert torch.allclose(reused.logits[:, -1], full.logits[:, -1], atol=1e-5)
+        # one decode step on each cache gives the same next logits too
+        token = full.logits[:, -1].argmax(-1, keepdim=True)
+        steps = []
+        for out, m in ((full, batch["attention_mask"]), (reused, mask)):
+            m = torch.cat([m, m.new_ones(len(prompts), 1)], dim=1)
+            steps.append(model(input_ids=token, attention_mask=m, position_ids=m.sum(-1, keepdim=True) - 1, use_cache=True,
+                               **{_cache_argument(model): _output_cache(out)}).logits[:, -1])
+        assert torch.allclose(steps[0], steps[1], atol=1e-5)
+        # a request that does not start with the prefix is prefilled in full (None), never mixed
+        assert cache.prefill(left_padded([[4, 6, 7, 8, 9]])) is None
+        assert cache.prefill(left_padded([shared])) is None  # nothing left to prefill after the prefix
+        assert SharedPrefixCache.build(model, [left_padded([[1, 2]]), left_padded([[3, 2]])]) is None
 
 
 def test_kv_cache_bytes_formula(tiny_model) -> None:

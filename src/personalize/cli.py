@@ -418,6 +418,7 @@ def bench_cmd(
     new_tokens: int = typer.Option(16, help="Tokens generated per request (decode speed)."),
     history_lengths: str = typer.Option("10,100,1000", help="History lengths for the sweep (empty: skip)."),
     cold: bool = typer.Option(True, help="Also measure first requests of unseen users (history encoding)."),
+    prefix_cache: bool = typer.Option(True, help="Also measure with the prompt prefix shared by all requests KV-cached."),
     model: str = typer.Option("smollm2-135m"),
     encoder: str = typer.Option("minilm-l6"),
     dtype: str = typer.Option("auto"),
@@ -441,7 +442,8 @@ def bench_cmd(
     if unknown:
         raise ConfigError(f"unknown bench method(s) {unknown}; known: {', '.join(PRESETS)}")
     options = BenchOptions(methods=names, batch_sizes=ints(batch_sizes), repeats=repeats, new_tokens=new_tokens,
-                           history_lengths=ints(history_lengths), cold=cold)
+                           history_lengths=ints(history_lengths), cold=cold,
+                           prefix_cache=prefix_cache)
     dataset = load_dataset(data, split, task)
     need = max(options.batch_sizes)
     if len(dataset) < need:

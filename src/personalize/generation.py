@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -260,3 +260,87 @@ def score_labels(
     per_label = torch.zeros(batch, len(label_ids), device=device, dtype=picked.dtype)
     per_label.index_add_(1, owner_t, picked)
     return scores + per_label
+
+
+class SharedPrefixCache:
+    """The KV cache of the prompt prefix that every request of a method shares (chat template,
+    system prompt, instruction up to the first user-specific token), computed once and reused
+    by each request's prefill, as a server with prefix caching (e.g. vLLM's automatic prefix
+    caching) does. A request then prefills only its own part.
+
+    Valid only when the prefix's keys and values cannot depend on the user: the base model
+    alone, with no adapter hooks inside it (cross-attention memory, LoRA). ``build`` is given the
+    prepared inputs of sample requests and finds their longest common prefix of real tokens (token
+    ids, or identical embedding rows); ``prefill`` checks every row of a request against it and
+    returns ``None`` (prefill everything) when one does not start with it.
+    """
+
+    def __init__(self, model: torch.nn.Module, prefix: torch.Tensor, is_ids: bool) -> None:
+        self.model = model
+        self.prefix = prefix  # [P] ids or [P, hidden] embeddings
+        self.is_ids = is_ids
+        with torch.inference_mode():
+            key = "input_ids" if is_ids else "inputs_embeds"
+            out = model(**{key: prefix[None]}, use_cache=True, logits_to_keep=1)
+        cache = _output_cache(out)
+        self.layers = [(layer.keys, layer.values) for layer in cache.layers]  # each [1, kv_heads, P, head_dim]
+
+    def __len__(self) -> int:
+        return int(self.prefix.shape[0])
+
+    @staticmethod
+    def _rows(inputs: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        data = inputs.get("input_ids")
+        data = inputs["inputs_embeds"] if data is None else data
+        starts = (inputs["attention_mask"].shape[1] - inputs["attention_mask"].sum(-1)).tolist()
+        return [row[int(s):] for row, s in zip(data, starts)]
+
+    @classmethod
+    def build(cls, model: torch.nn.Module, samples: list[dict[str, torch.Tensor]], min_length: int = 1) -> SharedPrefixCache | None:
+        """From the left-padded inputs of sample requests; ``None`` when they share fewer than
+        ``min_length`` leading positions (nothing worth caching)."""
+        rows = [row for inputs in samples for row in cls._rows(inputs)]
+        if not rows:
+            return None
+        first = rows[0]
+        length = min(len(r) for r in rows) - 1  # every request keeps at least one token to prefill
+        for row in rows[1:]:
+            same = row[:length] == first[:length]
+            same = same if same.dim() == 1 else same.all(-1)
+            length = int(same.long().cumprod(0).sum())
+        if length < min_length:
+            return None
+        return cls(model, first[:length].clone(), "input_ids" in samples[0] and samples[0]["input_ids"] is not None)
+
+    def prefill(self, inputs: dict[str, torch.Tensor], **kwargs: Any) -> tuple[Any, torch.LongTensor] | None:
+        """One forward over a left-padded request batch that reuses the prefix's KV cache.
+
+        The batch ``[pad][prefix][rest]`` runs as ``[prefix (cached)][pad][rest]``: the mask gets
+        the prefix's ones in front and positions continue after it, so every row sees what it
+        would see without the cache. Returns ``(model output, attention mask [batch, width])``
+        for the decode steps, or ``None`` when a row does not start with the prefix.
+        """
+        from transformers import DynamicCache
+
+        key = "input_ids" if self.is_ids else "inputs_embeds"
+        data, mask = inputs.get(key), inputs["attention_mask"]
+        if data is None:
+            return None
+        n, width = len(self), mask.shape[1]
+        starts = (width - mask.sum(-1)).tolist()
+        rest_rows, rest_masks = [], []
+        for row, row_mask, start in zip(data, mask, starts):
+            start = int(start)
+            if width - start <= n or not torch.equal(row[start : start + n], self.prefix):
+                return None
+            rest_rows.append(torch.cat([row[:start], row[start + n :]]))
+            rest_masks.append(torch.cat([row_mask[:start], row_mask[start + n :]]))
+        batch = len(rest_rows)
+        full_mask = torch.cat([mask.new_ones(batch, n), torch.stack(rest_masks)], dim=1)
+        cache = DynamicCache(config=self.model.config)
+        for index, (k, v) in enumerate(self.layers):
+            cache.update(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1), index)
+        positions = position_ids_from_mask(full_mask)[:, n:]
+        out = self.model(**{key: torch.stack(rest_rows)}, attention_mask=full_mask, position_ids=positions,
+                         use_cache=True, **{_cache_argument(self.model): cache}, **kwargs)
+        return out, full_mask

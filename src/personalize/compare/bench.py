@@ -6,7 +6,13 @@ warm-up, and medians are reported. Soft-token adapters are untrained: latency do
 on their weights. Per-request cost is measured twice for methods that keep per-user state:
 
 * **warm**: the user was seen before (history embeddings, user vector, retrieval index cached);
-* **cold**: a user never seen (fresh caches): encoding the history is part of the request.
+* **cold**: a user never seen (fresh caches): encoding the history is part of the request;
+* **warm+prefix**: warm, and the prompt prefix that all requests share (chat template, system
+  prompt, instruction up to the first user-specific token) comes from a KV cache computed once
+  (:class:`~personalize.generation.SharedPrefixCache`), as a server with prefix caching would
+  run it. Only methods whose prefix cannot depend on the user (no hooks in the base model, so
+  not ``xattn``) get this row. Text methods put the user's history early in the prompt, so
+  little of their prompt is shared; soft-prefix methods put the user just before the input.
 
 KV-cache bytes per request are counted from the cache ``generate`` would keep after the prompt:
 layers x 2 (keys, values) x key-value heads x head size x prompt positions x bytes per value.
@@ -24,7 +30,7 @@ import torch
 
 from personalize.compare.runner import _inputs, history_dataset
 from personalize.data.schema import PersonalizationDataset
-from personalize.generation import _cache_argument, _output_cache, position_ids_from_mask
+from personalize.generation import SharedPrefixCache, _cache_argument, _output_cache, position_ids_from_mask
 
 # name -> (method, settings); soft methods get an untrained adapter of these settings.
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -46,6 +52,7 @@ class BenchOptions:
     new_tokens: int = 16
     history_lengths: list[int] = field(default_factory=lambda: [10, 100, 1000])
     cold: bool = True
+    prefix_cache: bool = True
 
 
 def build_method(name: str, loaded: Any, task: Any, encoder_factory: Any, cache_root: str | None = None) -> Any:
@@ -97,8 +104,14 @@ def kv_cache_bytes(model: torch.nn.Module, prompt_tokens: int, dtype: torch.dtyp
 
 
 @torch.inference_mode()
-def time_request(method: Any, loaded: Any, dataset: PersonalizationDataset, examples: list, new_tokens: int) -> dict[str, float]:
-    """One batched request: prepare + prefill + first token (TTFT), then ``new_tokens - 1`` decode steps."""
+def time_request(method: Any, loaded: Any, dataset: PersonalizationDataset, examples: list, new_tokens: int,
+                 prefix_cache: SharedPrefixCache | None = None) -> dict[str, float]:
+    """One batched request: prepare + prefill + first token (TTFT), then ``new_tokens - 1`` decode steps.
+
+    With ``prefix_cache``, the prefill reuses the shared prefix's KV cache when every row starts
+    with it (else it prefills everything); ``prefix_tokens`` reports how many positions came
+    from the cache.
+    """
     model, device = loaded.model, loaded.device
     cache_kw = _cache_argument(model)
     start = time.perf_counter()
@@ -107,7 +120,11 @@ def time_request(method: Any, loaded: Any, dataset: PersonalizationDataset, exam
     prepared_at = time.perf_counter()
     with method.session(prepared):
         mask = inputs["attention_mask"]
-        out = model(**inputs, position_ids=position_ids_from_mask(mask), use_cache=True, logits_to_keep=1)
+        reused = prefix_cache.prefill(inputs, logits_to_keep=1) if prefix_cache is not None else None
+        if reused is not None:
+            out, mask = reused
+        else:
+            out = model(**inputs, position_ids=position_ids_from_mask(mask), use_cache=True, logits_to_keep=1)
         token = out.logits[:, -1].argmax(-1, keepdim=True)
         cache = _output_cache(out)
         first_at = time.perf_counter()
@@ -128,26 +145,49 @@ def time_request(method: Any, loaded: Any, dataset: PersonalizationDataset, exam
         "decode_tokens_per_second": batch * (new_tokens - 1) / (done - first_at) if new_tokens > 1 else float("nan"),
         "prompt_tokens": float(statistics.mean(prepared.prompt_tokens)),
         "kv_bytes": float(statistics.mean(kv_cache_bytes(model, n, loaded.dtype) for n in prepared.prompt_tokens)),
+        "prefix_tokens": float(len(prefix_cache) if reused is not None else 0),
     }
+
+
+def shared_prefix_cache(method: Any, loaded: Any, dataset: PersonalizationDataset, n: int = 8) -> SharedPrefixCache | None:
+    """The prefix cache for ``method`` from its prompts for the first ``n`` examples, or ``None``
+    when the method acts inside the base model (its prefix could depend on the user)."""
+    pm = getattr(method, "model", None)
+    if getattr(pm, "has_hooks", False):
+        return None
+    examples = dataset.examples[:n]
+    samples = []
+    for example in examples:
+        prepared = method.prepare([example], [dataset.profile(example)])
+        samples.append(_inputs(prepared, loaded.device))
+    with torch.inference_mode():
+        return SharedPrefixCache.build(loaded.model, samples)
 
 
 def run_bench(dataset: PersonalizationDataset, loaded: Any, encoder_factory: Any, options: BenchOptions,
               log: Any = print) -> dict[str, Any]:
     """All measurements; returns ``{"rows": [...], "history": [...], "options": ...}``."""
     methods = {name: build_method(name, loaded, dataset.task, encoder_factory) for name in options.methods}
+    prefix_caches = {name: shared_prefix_cache(m, loaded, dataset) for name, m in methods.items()} if options.prefix_cache else {}
     rows = []
     for batch_size in options.batch_sizes:
         examples = dataset.examples[:batch_size]
         if len(examples) < batch_size:
             raise ValueError(f"batch {batch_size} needs {batch_size} examples; the data has {len(dataset)}")
-        for method in methods.values():  # warm-up: lazy initialisation, per-user caches
+        caches = {n: prefix_caches[n] for n in methods if prefix_caches.get(n) is not None}
+        for name, method in methods.items():  # warm-up: lazy initialisation, per-user caches
             time_request(method, loaded, dataset, examples, 2)
-        samples: dict[str, list[dict[str, float]]] = {n: [] for n in methods}
-        for _ in range(options.repeats):
+            if name in caches:
+                time_request(method, loaded, dataset, examples, 2, caches[name])
+        samples: dict[tuple[str, str], list[dict[str, float]]] = {}
+        for _ in range(options.repeats):  # round-robin over methods and states, so that ratios hold
             for name, method in methods.items():
-                samples[name].append(time_request(method, loaded, dataset, examples, options.new_tokens))
-        for name, runs in samples.items():
-            row = {"method": name, "batch": batch_size, "state": "warm", **_medians(runs)}
+                samples.setdefault((name, "warm"), []).append(time_request(method, loaded, dataset, examples, options.new_tokens))
+                if name in caches:
+                    samples.setdefault((name, "warm+prefix"), []).append(
+                        time_request(method, loaded, dataset, examples, options.new_tokens, caches[name]))
+        for (name, state), runs in sorted(samples.items(), key=lambda item: item[0][1] == "warm+prefix"):
+            row = {"method": name, "batch": batch_size, "state": state, **_medians(runs)}
             rows.append(row)
             log(row)
         if options.cold:
@@ -180,28 +220,34 @@ def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 def ratios(rows: list[dict[str, Any]], target: str = "e2p-1") -> list[dict[str, Any]]:
-    """TTFT of ``target`` (warm) over ``none`` and over ``text-k4``, per batch size."""
+    """TTFT of ``target`` over ``none`` and over ``text-k4``, per batch size: both warm, and
+    (keys ending in ``+prefix``) both warm with their shared-prefix caches."""
     out = []
     for batch in sorted({r["batch"] for r in rows}):
-        warm = {r["method"]: r for r in rows if r["batch"] == batch and r["state"] == "warm"}
-        if target in warm:
-            entry = {"batch": batch}
-            for other in ("none", "text-k4"):
-                if other in warm:
-                    entry[f"{target}/{other}"] = round(warm[target]["ttft_ms"] / warm[other]["ttft_ms"], 3)
+        entry: dict[str, Any] = {"batch": batch}
+        for state, suffix in (("warm", ""), ("warm+prefix", " +prefix")):
+            warm = {r["method"]: r for r in rows if r["batch"] == batch and r["state"] == state}
+            if target in warm:
+                for other in ("none", "text-k4"):
+                    if other in warm:
+                        entry[f"{target}/{other}{suffix}"] = round(warm[target]["ttft_ms"] / warm[other]["ttft_ms"], 3)
+        if len(entry) > 1:
             out.append(entry)
     return out
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = ["| method | batch | state | TTFT ms | prepare ms | decode tok/s | prompt tok | KV cache KB/request |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| method | batch | state | TTFT ms | prepare ms | decode tok/s | prompt tok | of which cached prefix | KV cache KB/request |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         lines.append(f"| {r['method']} | {r['batch']} | {r['state']} | {r['ttft_ms']:.1f} | {r['prepare_ms']:.1f} | "
-                     f"{r['decode_tokens_per_second']:.1f} | {r['prompt_tokens']:.0f} | {r['kv_bytes'] / 1024:.0f} |")
-    lines += ["", "| target/baseline TTFT (warm) | " + " | ".join(f"batch {e['batch']}" for e in result["ratios"]) + " |",
+                     f"{r['decode_tokens_per_second']:.1f} | {r['prompt_tokens']:.0f} | {r.get('prefix_tokens', 0):.0f} | "
+                     f"{r['kv_bytes'] / 1024:.0f} |")
+    lines += ["", "| target/baseline TTFT | " + " | ".join(f"batch {e['batch']}" for e in result["ratios"]) + " |",
               "|---|" + "---|" * len(result["ratios"])]
-    for key in ("e2p-1/none", "e2p-1/text-k4"):
+    keys = [k for k in ("e2p-1/none", "e2p-1/text-k4", "e2p-1/none +prefix", "e2p-1/text-k4 +prefix")
+            if any(k in e for e in result["ratios"])]
+    for key in keys:
         lines.append(f"| {key} | " + " | ".join(f"{e.get(key, float('nan')):.2f}" for e in result["ratios"]) + " |")
     lines += ["", "| method | history items | TTFT ms | prepare ms | prompt tok |", "|---|---|---|---|---|"]
     for h in result["history"]:
