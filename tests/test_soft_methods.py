@@ -345,6 +345,8 @@ def test_lr_schedule_and_buckets() -> None:
     from personalize.training.trainer import length_buckets, lr_factor
 
     assert [round(lr_factor(s, 10, 2), 3) for s in (0, 1, 2, 6, 10)] == [0.5, 1.0, 1.0, 0.5, 0.0]
+    assert length_buckets([10, 10, 10, 30, 30, 5], 4, max_batch_area=2000) == [[5, 0, 1, 2], [3, 4]]
+    assert length_buckets([10, 50, 60], 4, max_batch_area=2000) == [[0], [1], [2]]  # too long alone: still kept
     buckets = length_buckets([5, 1, 9, 3, 7], 2)
     assert buckets == [[1, 3], [0, 4], [2]]
 
