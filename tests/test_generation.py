@@ -249,3 +249,28 @@ def test_decoding_config_errors() -> None:
         DecodingConfig.from_dict({"postprocess": "tidy"})
     with pytest.raises(ConfigError, match="no_repeat_ngram_size"):
         DecodingConfig.from_dict({"no_repeat_ngram_size": "3"})
+
+
+def test_lm_head_gets_standard_strides_even_for_a_batch_one_slice(tiny_model) -> None:
+    """A ``[1, 1, H]`` slice of ``[1, T, H]`` counts as contiguous but keeps an odd stride, which
+    sends CPU matmul down a path that copies the whole vocabulary matrix per call."""
+    from personalize.models.llm import contiguous_lm_head_inputs, with_standard_strides
+
+    hidden = torch.randn(1, 7, 16)
+    last = hidden[:, -1:, :]
+    assert last.is_contiguous() and last.stride() != (16, 16, 1)
+    fixed = with_standard_strides(last)
+    assert fixed.stride() == (16, 16, 1) and torch.equal(fixed, last)
+    standard = torch.randn(2, 3, 4)
+    assert with_standard_strides(standard) is standard
+
+    from conftest import build_tiny_llama
+
+    model = build_tiny_llama(len(tiny_model.tokenizer))
+    contiguous_lm_head_inputs(model)
+    seen = []
+    model.get_output_embeddings().register_forward_pre_hook(lambda module, args: seen.append(args[0].stride()))
+    with torch.no_grad():
+        model(input_ids=torch.tensor([[5, 6, 7, 8]]), logits_to_keep=1)
+    hidden_size = model.config.hidden_size
+    assert seen == [(hidden_size, hidden_size, 1)]

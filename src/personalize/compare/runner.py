@@ -45,7 +45,7 @@ MEASUREMENT_NOTES: dict[str, str] = {
                      "null when unknown",
     "ttft_ms": "median over examples, batch 1, after an untimed warm-up pass over the same examples (per-user "
                "caches warm): build the inputs (prepare: retrieval / user features / soft tokens, tokenization) "
-               "+ one forward over the prompt with the KV cache + one decode step",
+               "+ one forward over the prompt with the KV cache and the greedy first token",
     "prepare_ms": "the input-building part of ttft_ms",
     "decode_tokens_per_second": "greedy generate() of N new tokens (min_new_tokens=N, so EOS cannot stop it), "
                                 "batch 1: the N - 1 steps after the prefill, timed inside the call from the first "
@@ -142,9 +142,9 @@ def measure_latency(
 
     * **time to first token**: ``method.prepare`` on the example (retrieval, prompt rendering,
       tokenization, user features and soft tokens), one forward of the base model over the whole
-      prompt with the KV cache (``logits_to_keep=1``, as ``generate`` does), the greedy token,
-      and one decode step with it; CUDA is synchronised before the clock is read. Reported as
-      the median over examples, with its ``prepare`` part.
+      prompt with the KV cache (``logits_to_keep=1``, as ``generate`` does) and the greedy first
+      token, the same span as ``personalize bench``'s TTFT; CUDA is synchronised before the
+      clock is read. Reported as the median over examples, with its ``prepare`` part.
     * **decode speed** (``decode=True``): ``model.generate`` greedily with
       ``min_new_tokens = max_new_tokens = new_tokens`` (EOS cannot end it early); a logits
       processor reads the clock each time a token's logits are ready, so the ``new_tokens - 1``
@@ -155,7 +155,7 @@ def measure_latency(
         ``{"n", "ttft_ms", "prepare_ms", "prompt_tokens", "decode_tokens_per_second"}``
         (``decode_tokens_per_second`` is ``None`` when ``decode`` is false).
     """
-    from personalize.generation import _cache_argument, _output_cache, eos_token_ids, position_ids_from_mask
+    from personalize.generation import eos_token_ids, position_ids_from_mask
 
     if method.ctx is None:
         raise ConfigError(f"method {method.name!r} is not set up; run it through evaluate() first")
@@ -163,7 +163,6 @@ def measure_latency(
     if not examples:
         raise ConfigError("no examples to measure latency on")
     model, tokenizer, device = loaded_model.model, loaded_model.tokenizer, loaded_model.device
-    cache_kw = _cache_argument(model)
 
     def sync() -> None:
         if device.type == "cuda":
@@ -179,11 +178,7 @@ def measure_latency(
         with method.session(prepared):
             mask = inputs["attention_mask"]
             out = model(**inputs, position_ids=position_ids_from_mask(mask), use_cache=True, logits_to_keep=1)
-            token = out.logits[:, -1].argmax(-1, keepdim=True)
-            step = model(input_ids=token, attention_mask=torch.cat([mask, mask.new_ones(1, 1)], dim=1),
-                         position_ids=mask.sum(-1, keepdim=True), use_cache=True, logits_to_keep=1,
-                         **{cache_kw: _output_cache(out)})
-            step.logits[:, -1].argmax(-1).item()  # waits for the device
+            out.logits[:, -1].argmax(-1).item()  # the first token; .item() waits for the device
         done = time.perf_counter()
         return done - start, prepared_at - start, int(prepared.prompt_tokens[0])
 
