@@ -32,15 +32,17 @@ from personalize.compare.runner import _inputs, history_dataset
 from personalize.data.schema import PersonalizationDataset
 from personalize.generation import SharedPrefixCache, _cache_argument, _output_cache, position_ids_from_mask
 
-# name -> (method, settings); soft methods get an untrained adapter of these settings.
+# name -> (method, settings); soft methods get an untrained adapter of these settings, placed
+# where the shipped LaMP-7 adapters put their tokens (right before the input text).
+_BEFORE_INPUT = {"placement": "before_input"}
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "none": ("none", {"template": "system"}),
     "text-k4": ("text", {"retriever": "bm25", "k": 4, "template": "system"}),
-    "e2p-1": ("e2p", {"num_tokens": 1}),
-    "e2p-5": ("e2p", {"num_tokens": 5}),
-    "persoma-4": ("persoma", {"num_tokens": 4}),
+    "e2p-1": ("e2p", {"num_tokens": 1, **_BEFORE_INPUT}),
+    "e2p-5": ("e2p", {"num_tokens": 5, **_BEFORE_INPUT}),
+    "persoma-4": ("persoma", {"num_tokens": 4, **_BEFORE_INPUT}),
     "xattn": ("xattn", {"every_k_layers": 6}),
-    "rag-prefix-4": ("rag-prefix", {"num_tokens": 4, "retrieve_k": 8}),
+    "rag-prefix-4": ("rag-prefix", {"num_tokens": 4, "retrieve_k": 8, **_BEFORE_INPUT}),
 }
 
 
