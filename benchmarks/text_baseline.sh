@@ -29,6 +29,7 @@ fi
 if [ "$which" = amazon ] || [ "$which" = all ]; then
   d="$data/amazon-books-6users"; o="$out/amazon"
   ev "$o/user-majority" --method user-majority --data "$d"  "${lim[@]}"
+  ev "$o/always-5" --method constant --settings '{"answer": "5"}' --data "$d" "${lim[@]}"  # the training set's most frequent rating
   # label scoring (the default for rating tasks): every configuration
   ev "$o/none-score" --method none --data "$d"  --mode score "${lim[@]}"
   for r in bm25 dense; do

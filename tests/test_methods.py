@@ -199,3 +199,20 @@ def test_text_bad_settings_fail_when_the_method_is_made() -> None:
         assert name in str(info.value)
     with pytest.raises(ConfigError, match="k must be >= 0"):
         make_method("text", {"k": -1})
+
+
+def test_constant_reference_answers_the_same_label_and_checks_it() -> None:
+    from personalize.data.schema import Example, UserProfile
+    from personalize.data.tasks import get_task
+
+    rating = get_task("LaMP-3")
+    method = make_method("constant", {"answer": "5"})
+    method.setup(MethodContext(task=rating))
+    profile = UserProfile("u", ({"text": "fine", "score": "1"},))
+    assert method.predict_direct(Example("e", "u", "Rate this review: meh", None), profile) == "5"
+    with pytest.raises(ConfigError, match="not a label"):
+        make_method("constant", {"answer": "6"}).setup(MethodContext(task=rating))
+    with pytest.raises(ConfigError, match="needs settings"):
+        make_method("constant").setup(MethodContext(task=rating))
+    with pytest.raises(ConfigError, match="label tasks"):
+        make_method("constant", {"answer": "x"}).setup(MethodContext(task=LAMP7))

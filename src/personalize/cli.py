@@ -268,7 +268,7 @@ def _build_method(method: Optional[str], adapter: Optional[Path], settings: dict
 def eval_cmd(
     data: str = typer.Option(..., help="A LaMP or native folder, a synthetic task, or a LaMP task name."),
     out: Path = typer.Option(..., help="Output folder for predictions.json and results.json."),
-    method: Optional[str] = typer.Option(None, help="none, text, copy, user-majority, e2p, persoma, prompt."),
+    method: Optional[str] = typer.Option(None, help="none, text, copy, user-majority, constant, e2p, persoma, prompt, xattn, rag-prefix."),
     task: Optional[str] = typer.Option(None, help="Task name (default: what the data says)."),
     split: str = typer.Option("dev"),
     retriever: Optional[str] = typer.Option(None, help="bm25, dense, recency or random (text method)."),

@@ -9,7 +9,7 @@ from personalize.methods.base import (
     make_method,
     register_method,
 )
-from personalize.methods.reference import CopyMethod, UserMajorityMethod
+from personalize.methods.reference import ConstantMethod, CopyMethod, UserMajorityMethod
 from personalize.methods.soft.method import SoftPrefixMethod
 from personalize.methods.text import TextMethod
 
@@ -17,6 +17,7 @@ register_method("none", TextMethod, {"k": 0})
 register_method("text", TextMethod)
 register_method("copy", CopyMethod)
 register_method("user-majority", UserMajorityMethod)
+register_method("constant", ConstantMethod)
 # Soft-token methods: evaluated from a trained adapter (`--adapter DIR`), trained by `personalize train`.
 for _name in ("e2p", "persoma", "prompt", "xattn", "rag-prefix"):
     register_method(_name, SoftPrefixMethod)

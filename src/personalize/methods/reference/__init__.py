@@ -1,5 +1,5 @@
-"""Reference baselines that answer without the model: ``copy`` and ``user-majority``."""
+"""Reference baselines that answer without the model: ``copy``, ``user-majority``, ``constant``."""
 
-from personalize.methods.reference.methods import CopyMethod, UserMajorityMethod
+from personalize.methods.reference.methods import ConstantMethod, CopyMethod, UserMajorityMethod
 
-__all__ = ["CopyMethod", "UserMajorityMethod"]
+__all__ = ["ConstantMethod", "CopyMethod", "UserMajorityMethod"]

@@ -4,6 +4,9 @@
   must beat (LaMP-7 dev: ROUGE-1 about 0.46).
 - ``user-majority`` (classification/rating): the user's most frequent label in their history;
   ties go to the label used most recently.
+- ``constant`` (classification/rating): the same ``answer`` for everyone, e.g. the training
+  set's most frequent rating: what a method that ignores the user and the input can reach.
+  A trained method that beats ``none`` but not ``constant`` has learned the label prior only.
 """
 
 from __future__ import annotations
@@ -35,6 +38,34 @@ class CopyMethod(Method):
     def predict_direct(self, example: Example, profile: UserProfile) -> str:
         assert self.ctx is not None
         return self.ctx.task.query_text(example.input)
+
+    def prepare(self, examples: Sequence[Example], profiles: Sequence[UserProfile]) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class ConstantSettings(JsonConfig):
+    answer: str = ""
+
+
+class ConstantMethod(Method):
+    config_class = ConstantSettings
+    config: ConstantSettings
+    needs_model = False
+
+    def setup(self, ctx: MethodContext) -> None:
+        if ctx.task.kind == "generation":
+            raise ConfigError(f"'constant' is a reference for label tasks; {ctx.task.name} is a generation task")
+        answer = self.config.answer.strip()
+        if not answer:
+            raise ConfigError("'constant' needs settings {\"answer\": LABEL}, e.g. the training set's most frequent label")
+        labels = ctx.task.labels
+        if labels and answer not in labels:
+            raise ConfigError(f"'constant' answer {answer!r} is not a label of {ctx.task.name}: {', '.join(labels)}")
+        super().setup(ctx)
+
+    def predict_direct(self, example: Example, profile: UserProfile) -> str:
+        return self.config.answer.strip()
 
     def prepare(self, examples: Sequence[Example], profiles: Sequence[UserProfile]) -> None:
         return None
