@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Issues "soft-prefix" / "xattn": train every soft method on a dataset's train split (selection on
-# part of dev), then evaluate each adapter on the full dev split.
+# part of dev), then evaluate each adapter on the full dev split. prompt-N are the controls: a
+# shared soft prompt with as many tokens as the personalized methods (N=1 E2P-1, 4 PERSOMA and
+# rag-prefix, 5 E2P-5).
 #   bash benchmarks/soft_prefix.sh lamp7|amazon [OUT=runs/soft-<dataset>] [EXTRA train args...]
 set -euo pipefail
 dataset="${1:?usage: soft_prefix.sh lamp7|amazon [OUT] [train args...]}"; shift
@@ -24,6 +26,8 @@ evaluate() { local name=$1; [ -f "$out/$name/eval/results.json" ] || $pz eval --
 for spec in \
   "e2p-1|--method e2p --num-tokens 1" \
   "prompt-1|--method prompt --num-tokens 1" \
+  "prompt-4|--method prompt --num-tokens 4" \
+  "prompt-5|--method prompt --num-tokens 5" \
   "e2p-5|--method e2p --num-tokens 5" \
   "persoma-perceiver-4|--method persoma --num-tokens 4" \
   "persoma-mlp-4|--method persoma --num-tokens 4 --settings {\"resampler\":\"mlp\"}" \
