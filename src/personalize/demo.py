@@ -51,7 +51,8 @@ def run_demo(out: Path = Path("runs/demo"), quick: bool = False, console: Consol
     config = ComparisonConfig.from_dict(demo_config(quick), source="demo")
     console.rule("[bold]personalize demo")
     console.print(
-        f"Offline, on the CPU, about {2 if quick else 6} minutes on 2 cores (plus ~20 s once to convert the bundled model):\n"
+        f"Offline, on the CPU, about {1 if quick else 2} minutes on 2 idle cores, longer on a busy machine "
+        "(plus ~20 s once to convert the bundled model):\n"
         "  1. make [yellow]synthetic[/] users (seeded): 8 users, each with a distinct writing style;\n"
         "  2. train E2P (1 soft token), PERSOMA (4) and the non-personalized soft-prompt control briefly,\n"
         "     with SmolLM2-135M-Instruct frozen and MiniLM embedding each user's history;\n"
