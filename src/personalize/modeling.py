@@ -35,6 +35,7 @@ from personalize.errors import ConfigError, PersonalizeError
 from personalize.methods.soft.adapter import ADAPTERS, SoftTokenAdapter
 from personalize.methods.soft.config import SoftPrefixConfig
 from personalize.methods.soft.features import UserFeatures
+from personalize.models.llm import decoder_stack
 from personalize.prompts import SOFT_SLOT, PromptBuilder, get_template
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -263,7 +264,7 @@ class PersonalizedModel(nn.Module):
         turn it off (``cache_shared_prefix=False``): the KV cache breaks their graphs and cost
         more than it saved.
         """
-        inner = self.base.get_decoder() if hasattr(self.base, "get_decoder") else getattr(self.base, self.base.base_model_prefix)
+        inner = decoder_stack(self.base)
         start = batch.shared_prefix if cache_shared_prefix and torch.is_grad_enabled() and not self.has_hooks else 0
         start = min(start, batch.inputs_embeds.shape[1] - 1)
         with self.active(batch.memory):

@@ -197,6 +197,17 @@ def bundled_model_dir(name: str) -> tuple[Path, bool]:
     return target, True
 
 
+def decoder_stack(base: torch.nn.Module) -> torch.nn.Module:
+    """The decoder of a transformers causal LM (the module that maps embeddings to hidden states)."""
+    return base.get_decoder() if hasattr(base, "get_decoder") else getattr(base, base.base_model_prefix)
+
+
+def decoder_layers(base: torch.nn.Module) -> torch.nn.ModuleList | None:
+    """The repeated decoder blocks (``decoder.layers``), or ``None`` when the model has none."""
+    layers = getattr(decoder_stack(base), "layers", None)
+    return layers if isinstance(layers, torch.nn.ModuleList) and len(layers) else None
+
+
 def contiguous_lm_head_inputs(model: torch.nn.Module) -> None:
     """Give the LM head's input the standard strides (numerically a no-op).
 

@@ -28,6 +28,7 @@ from personalize.config import JsonConfig
 from personalize.errors import ConfigError
 from personalize.evaluation.harness import EvalOptions, evaluate, seed_everything
 from personalize.evaluation.provenance import git_commit, now_iso, package_versions
+from personalize.models.llm import decoder_layers
 from personalize.training.checkpoint import load_checkpoint, save_checkpoint
 
 
@@ -102,13 +103,6 @@ def attention_implementation(model: torch.nn.Module, name: str) -> Iterator[None
         setter(previous)
 
 
-def decoder_layers(base: torch.nn.Module) -> list[torch.nn.Module] | None:
-    """The repeated decoder blocks of a transformers causal LM (``model.layers``), or ``None``."""
-    inner = base.get_decoder() if hasattr(base, "get_decoder") else None
-    layers = getattr(inner, "layers", None)
-    return list(layers) if isinstance(layers, torch.nn.ModuleList) and len(layers) else None
-
-
 class CompiledLayers:
     """``torch.compile`` for a frozen base model's decoder layers, switched on only inside
     :meth:`active` so that generation and label scoring (KV cache, other shapes) stay eager.
@@ -127,7 +121,7 @@ class CompiledLayers:
         elif requested and model.has_hooks:
             self.reason = f"the {model.method} adapter hooks into the base model"
         self.enabled = layers is not None and not model.has_hooks
-        self._layers = layers if self.enabled else []
+        self._layers = list(layers) if self.enabled else []
         self._compiled = [torch.compile(layer.forward, dynamic=True) for layer in self._layers]
 
     @contextlib.contextmanager

@@ -25,6 +25,7 @@ from personalize.methods.soft.adapter import ADAPTERS, AdapterKind, SoftTokenAda
 from personalize.methods.soft.config import SoftPrefixConfig
 from personalize.methods.soft.features import UserFeatures
 from personalize.methods.soft.layers import PerceiverResampler
+from personalize.models.llm import decoder_layers
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,7 @@ class XAttnAdapter(SoftTokenAdapter):
 
 
 def _decoder_layers(base: nn.Module) -> nn.ModuleList:
-    decoder = base.get_decoder() if hasattr(base, "get_decoder") else getattr(base, base.base_model_prefix)
-    layers = getattr(decoder, "layers", None)
+    layers = decoder_layers(base)
     if layers is None:
         raise ValueError(f"cannot find the decoder layers of {type(base).__name__}")
     return layers
