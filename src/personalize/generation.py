@@ -289,11 +289,15 @@ class SharedPrefixCache:
         return int(self.prefix.shape[0])
 
     @staticmethod
-    def _rows(inputs: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    def _padding(mask: torch.LongTensor) -> list[int]:
+        """Left padding of each row of ``[batch, width]``: the index of its first real token."""
+        return [int(n) for n in (mask.shape[1] - mask.sum(-1)).tolist()]
+
+    @classmethod
+    def _rows(cls, inputs: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         data = inputs.get("input_ids")
         data = inputs["inputs_embeds"] if data is None else data
-        starts = (inputs["attention_mask"].shape[1] - inputs["attention_mask"].sum(-1)).tolist()
-        return [row[int(s):] for row, s in zip(data, starts)]
+        return [row[start:] for row, start in zip(data, cls._padding(inputs["attention_mask"]))]
 
     @classmethod
     def build(cls, model: torch.nn.Module, samples: list[dict[str, torch.Tensor]], min_length: int = 1) -> SharedPrefixCache | None:
@@ -327,10 +331,8 @@ class SharedPrefixCache:
         if data is None:
             return None
         n, width = len(self), mask.shape[1]
-        starts = (width - mask.sum(-1)).tolist()
         rest_rows, rest_masks = [], []
-        for row, row_mask, start in zip(data, mask, starts):
-            start = int(start)
+        for row, row_mask, start in zip(data, mask, self._padding(mask)):
             if width - start <= n or not torch.equal(row[start : start + n], self.prefix):
                 return None
             rest_rows.append(torch.cat([row[:start], row[start + n :]]))
