@@ -116,9 +116,16 @@ def time_request(method: Any, loaded: Any, dataset: PersonalizationDataset, exam
     """
     model, device = loaded.model, loaded.device
     cache_kw = _cache_argument(model)
+
+    def sync() -> None:  # on a GPU, the clock is read only after the device has finished
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    sync()
     start = time.perf_counter()
     prepared = method.prepare(examples, [dataset.profile(e) for e in examples])
     inputs = _inputs(prepared, device)
+    sync()
     prepared_at = time.perf_counter()
     with method.session(prepared):
         mask = inputs["attention_mask"]
@@ -129,6 +136,7 @@ def time_request(method: Any, loaded: Any, dataset: PersonalizationDataset, exam
             out = model(**inputs, position_ids=position_ids_from_mask(mask), use_cache=True, logits_to_keep=1)
         token = out.logits[:, -1].argmax(-1, keepdim=True)
         cache = _output_cache(out)
+        sync()
         first_at = time.perf_counter()
         positions = mask.sum(-1, keepdim=True)
         for _ in range(new_tokens - 1):
@@ -138,7 +146,7 @@ def time_request(method: Any, loaded: Any, dataset: PersonalizationDataset, exam
             cache = _output_cache(step)
             token = step.logits[:, -1].argmax(-1, keepdim=True)
             positions = positions + 1
-        token.tolist()
+        token.tolist()  # waits for the device
     done = time.perf_counter()
     batch = len(examples)
     return {

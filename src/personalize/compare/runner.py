@@ -155,7 +155,7 @@ def measure_latency(
         ``{"n", "ttft_ms", "prepare_ms", "prompt_tokens", "decode_tokens_per_second"}``
         (``decode_tokens_per_second`` is ``None`` when ``decode`` is false).
     """
-    from personalize.generation import eos_token_ids, position_ids_from_mask
+    from personalize.generation import eos_token_ids
 
     if method.ctx is None:
         raise ConfigError(f"method {method.name!r} is not set up; run it through evaluate() first")
@@ -168,19 +168,11 @@ def measure_latency(
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    def first_token(example: Example) -> tuple[float, float, int]:
-        sync()
-        start = time.perf_counter()
-        prepared = method.prepare([example], [dataset.profile(example)])
-        inputs = _inputs(prepared, device)
-        sync()
-        prepared_at = time.perf_counter()
-        with method.session(prepared):
-            mask = inputs["attention_mask"]
-            out = model(**inputs, position_ids=position_ids_from_mask(mask), use_cache=True, logits_to_keep=1)
-            out.logits[:, -1].argmax(-1).item()  # the first token; .item() waits for the device
-        done = time.perf_counter()
-        return done - start, prepared_at - start, int(prepared.prompt_tokens[0])
+    def first_token(example: Example) -> tuple[float, float, float]:
+        from personalize.compare.bench import time_request  # bench imports this module
+
+        timing = time_request(method, loaded_model, dataset, [example], 1)
+        return timing["ttft_ms"], timing["prepare_ms"], timing["prompt_tokens"]
 
     eos = eos_token_ids(model, tokenizer)
 
@@ -210,8 +202,8 @@ def measure_latency(
         decode_rate = round(steps / seconds, 2) if seconds > 0 else None
     return {
         "n": len(examples),
-        "ttft_ms": round(1000 * statistics.median(t[0] for t in timed), 3),
-        "prepare_ms": round(1000 * statistics.median(t[1] for t in timed), 3),
+        "ttft_ms": round(statistics.median(t[0] for t in timed), 3),
+        "prepare_ms": round(statistics.median(t[1] for t in timed), 3),
         "prompt_tokens": round(statistics.mean(t[2] for t in timed), 1),
         "decode_tokens_per_second": decode_rate,
     }
