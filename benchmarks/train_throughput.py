@@ -24,6 +24,7 @@ import torch
 from common import median_time
 
 from personalize.cli import _quiet_libraries
+from personalize.evaluation.provenance import machine
 from personalize.methods.soft.adapter import ADAPTERS
 from personalize.methods.soft.features import UserFeatures
 from personalize.modeling import PersonalizedModel
@@ -90,6 +91,7 @@ def main() -> None:
         train_step()  # compiles (cached on disk by Inductor after the first run)
         compile_seconds = time.perf_counter() - start
         compiled_time = median_time(train_step, args.repeats)
+    print(f"machine: {machine()}")
     print(f"model {loaded.name} ({loaded.info()['dtype']}), {args.method} N={args.num_tokens}, batch {args.batch} x "
           f"{args.tokens} tokens ({args.answer} answer), {model.trainable_parameters():,} trainable, median of {args.repeats}")
     print(f"forward-only: {fwd:.3f} s/batch  {real_tokens / fwd:8.0f} tok/s")

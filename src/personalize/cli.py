@@ -428,7 +428,7 @@ def bench_cmd(
     _quiet_libraries()
     from personalize.compare.bench import PRESETS, BenchOptions, markdown, ratios, run_bench
     from personalize.data.loading import load_dataset
-    from personalize.evaluation.provenance import git_commit, now_iso, package_versions
+    from personalize.evaluation.provenance import git_commit, machine, now_iso, package_versions
     from personalize.models import load_base_model, load_encoder
 
     def ints(text: str) -> list[int]:
@@ -455,7 +455,7 @@ def bench_cmd(
     result = run_bench(dataset, loaded, lambda: load_encoder(encoder, device=device), options,
                        log=lambda row: console.print(row, highlight=False))
     result["ratios"] = ratios(result["rows"])
-    result.update(model=loaded.info(), data=dataset.source, versions=package_versions(), git=git_commit(), created=now_iso())
+    result.update(model=loaded.info(), data=dataset.source, versions=package_versions(), machine=machine(), git=git_commit(), created=now_iso())
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "bench.md").write_text(markdown(result))
@@ -484,6 +484,9 @@ def train_cmd(
     dtype: Optional[str] = typer.Option(None),
     compile: Optional[bool] = typer.Option(None, "--compile/--no-compile",
                                            help="torch.compile the base model's layers while training (prefix adapters)."),
+    augment: Optional[str] = typer.Option(None, help="Extra training examples from the users' histories: none or "
+                                                     "profile-loo (leave-one-out rewriting examples; LaMP-7)."),
+    augment_per_user: Optional[int] = typer.Option(None, help="Profile items turned into examples per training user."),
     resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
 ) -> None:
     """Train a soft-token adapter with the base LLM frozen; the best dev epoch is kept."""
@@ -498,7 +501,8 @@ def train_cmd(
         adapter["placement"] = placement
     overrides = {"method": method, "data": data, "task": task, "model": model, "epochs": epochs, "batch_size": batch_size,
                  "grad_accum": grad_accum, "lr": lr, "max_train_examples": max_train_examples, "dev_limit": dev_limit,
-                 "seed": seed, "dtype": dtype, "compile": compile}
+                 "seed": seed, "dtype": dtype, "compile": compile, "augment": augment,
+                 "augment_per_user": augment_per_user}
     merged = {**base, **{k: v for k, v in overrides.items() if v is not None}, "adapter": adapter}
     cfg = TrainConfig.from_dict(merged, source=str(config) if config else "command line")
     summary = train(cfg, out, resume=resume)

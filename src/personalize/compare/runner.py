@@ -359,7 +359,7 @@ def run_comparison(
     from personalize.compare.report import write_report
     from personalize.data.loading import load_dataset
     from personalize.evaluation import evaluate
-    from personalize.evaluation.provenance import git_commit, now_iso, package_versions
+    from personalize.evaluation.provenance import git_commit, machine, now_iso, package_versions
     from personalize.methods import make_method
 
     say = log or (lambda _message: None)
@@ -467,6 +467,7 @@ def run_comparison(
         "config": config.to_dict(),
         "samples": samples,
         "versions": package_versions(),
+        "machine": machine(),
         "torch_threads": torch.get_num_threads(),
         "git": git_commit(),
         "created": now_iso(),

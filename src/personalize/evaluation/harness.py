@@ -23,7 +23,7 @@ from personalize.config import JsonConfig
 from personalize.data.schema import PersonalizationDataset
 from personalize.data.tasks import TaskSpec
 from personalize.errors import ConfigError
-from personalize.evaluation.provenance import git_commit, now_iso, package_versions
+from personalize.evaluation.provenance import git_commit, machine, now_iso, package_versions
 from personalize.generation import DecodingConfig, generate, label_token_ids, score_labels
 from personalize.methods.base import Method, MethodContext
 from personalize.metrics import compute_metrics, write_lamp_outputs
@@ -232,6 +232,7 @@ def evaluate(
         "examples_per_second": round(len(examples) / wall, 3) if wall > 0 else None,
         "seed": options.seed,
         "versions": package_versions(),
+        "machine": machine(),
         "git": git_commit(),
         "created": now_iso(),
         **(extra or {}),

@@ -21,6 +21,18 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
+def machine() -> dict[str, object]:
+    """The hardware a timing came from (CPU model and bf16 path, the GPU if one is visible)."""
+    import torch
+
+    from personalize.models.device import cpu_description
+
+    described: dict[str, object] = {"cpu": cpu_description()}
+    if torch.cuda.is_available():
+        described["gpu"] = torch.cuda.get_device_name(0)
+    return described
+
+
 def git_commit() -> dict[str, object] | None:
     """The commit of the source tree this package runs from, and whether it had local changes."""
     here = Path(__file__).resolve().parent

@@ -25,19 +25,40 @@ _DTYPES = {
 
 
 @functools.lru_cache(maxsize=1)
-def cpu_has_native_bf16() -> bool:
-    """True when the CPU advertises AVX512-BF16 or AMX-BF16 (Linux ``/proc/cpuinfo`` flags)."""
+def _cpuinfo() -> tuple[str, frozenset[str]]:
+    """The first CPU's model name and flags from Linux ``/proc/cpuinfo`` (empty elsewhere)."""
     if platform.system() != "Linux":
-        return False
+        return "", frozenset()
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return False
+        return "", frozenset()
+    name, flags = "", frozenset()
     for line in text.splitlines():
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            return bool({"avx512_bf16", "amx_bf16"} & flags)
-    return False
+        if line.startswith("model name") and not name:
+            name = line.split(":", 1)[1].strip()
+        elif line.startswith("flags") and not flags:
+            flags = frozenset(line.split(":", 1)[1].split())
+    return name, flags
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU advertises AVX512-BF16 or AMX-BF16 (Linux ``/proc/cpuinfo`` flags)."""
+    return bool({"avx512_bf16", "amx_bf16"} & _cpuinfo()[1])
+
+
+def cpu_description() -> dict[str, object]:
+    """The CPU a measurement ran on: model, cores, and its bf16 matmul path.
+
+    Timing ratios depend on it: AMX tiles make bf16 matmuls several times faster than
+    AVX512-BF16, so the same train step is matmul-bound on one CPU and overhead-bound on another.
+    """
+    import os
+
+    name, flags = _cpuinfo()
+    bf16 = "amx" if "amx_bf16" in flags else "avx512_bf16" if "avx512_bf16" in flags else "none"
+    return {"model": name or platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "bf16_matmul": bf16}
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

@@ -27,7 +27,7 @@ import torch
 from personalize.config import JsonConfig
 from personalize.errors import ConfigError
 from personalize.evaluation.harness import EvalOptions, evaluate, seed_everything
-from personalize.evaluation.provenance import git_commit, now_iso, package_versions
+from personalize.evaluation.provenance import git_commit, machine, now_iso, package_versions
 from personalize.models.llm import decoder_layers
 from personalize.training.checkpoint import load_checkpoint, save_checkpoint
 
@@ -52,6 +52,10 @@ class TrainConfig(JsonConfig):
             rotary, SiLU, softmax) that otherwise costs as much as the matmuls on CPU; the first
             run pays a one-off compilation (about 50 s for SmolLM2, seconds once cached on disk).
         dev_loss: also report the dev answers' mean token loss each epoch (teacher-forced).
+        augment: extra training examples from the users' histories: ``none`` or ``profile-loo``
+            (leave-one-out rewriting examples built from profile items; see
+            :mod:`personalize.data.augment`). Dev data is never augmented.
+        augment_per_user: profile items turned into examples per training user.
         eval: harness options for the dev evaluation (mode, batch size, decoding).
     """
 
@@ -80,6 +84,8 @@ class TrainConfig(JsonConfig):
     autocast: bool = True
     compile: bool = False
     dev_loss: bool = True
+    augment: str = "none"
+    augment_per_user: int = 3
     eval: dict[str, Any] = field(default_factory=dict)
 
 
@@ -184,12 +190,15 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
     Returns:
         The training summary (also written to ``train_summary.json``).
     """
+    from personalize.data.augment import AUGMENTATIONS, augment
     from personalize.data.loading import load_dataset
     from personalize.methods.soft.adapter import ADAPTERS
     from personalize.methods.soft.method import SoftPrefixMethod, make_feature_builder
     from personalize.modeling import PersonalizedModel, SoftPromptLayout
     from personalize.models import load_base_model
 
+    if config.augment not in AUGMENTATIONS:
+        raise ConfigError(f"unknown augment {config.augment!r}; choose one of {', '.join(AUGMENTATIONS)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config_path = out / "train_config.json"
@@ -208,6 +217,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
     loaded = loaded_model or load_base_model(config.model, dtype=config.dtype, device=config.device)
     tokenizer = loaded.tokenizer
     train_ds = load_dataset(config.data, config.train_split, config.task).limit(config.max_train_examples)
+    real_train_examples = len(train_ds.examples)
+    train_ds = augment(train_ds, config.augment, config.augment_per_user, config.seed)
     dev_ds = load_dataset(config.data, config.dev_split, config.task or train_ds.task.name).limit(config.dev_limit)
     task = train_ds.task
 
@@ -329,6 +340,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
         "adapter_config": model.adapter_config(),
         "trainable_parameters": model.trainable_parameters(),
         "train_examples": len(examples),
+        "augmented_examples": len(train_ds.examples) - real_train_examples,
         "epochs_run": state["epoch"],
         "best_epoch": state["best_epoch"],
         "best_dev": {metric: state["best"]},
@@ -338,6 +350,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
         "model": loaded.info(),
         "config": config.to_dict(),
         "versions": package_versions(),
+        "machine": machine(),
         "git": git_commit(),
         "created": now_iso(),
     }
