@@ -289,6 +289,8 @@ def eval_cmd(
     no_repeat_ngram: int = typer.Option(0, help="Forbid repeating n-grams of the generated text (0: off)."),
     repetition_penalty: float = typer.Option(1.0, help="Penalty on already generated tokens (1: off)."),
     postprocess: str = typer.Option("strip", help="strip or clean (first line, no quotes/labels)."),
+    shuffle_profiles: bool = typer.Option(False, help="Ablation: give every example another user's history "
+                                                      "(seeded); a method that does not drop does not use the user."),
 ) -> None:
     """Evaluate a method on a dataset; writes predictions.json, results.json, details.jsonl."""
     _quiet_libraries()
@@ -299,6 +301,10 @@ def eval_cmd(
     if limit is not None and limit <= 0:
         raise ConfigError("--limit must be positive")
     dataset = load_dataset(data, split, task).limit(limit)
+    if shuffle_profiles:
+        from personalize.data.ablation import shuffle_profiles as shuffled
+
+        dataset = shuffled(dataset, seed)
     chosen = _build_method(method, adapter, _parse_settings(settings), retriever, k, template, max_prompt_tokens)
     options = EvalOptions.from_dict({
         "mode": mode, "batch_size": batch_size, "seed": seed,
@@ -313,7 +319,7 @@ def eval_cmd(
                   + (" [yellow](synthetic)[/]" if dataset.synthetic else ""))
     results = evaluate(chosen, dataset, model=loaded, options=options, out_dir=out,
                        encoder_factory=lambda: load_encoder(encoder, device=device),
-                       extra={"limit": limit, "encoder": encoder})
+                       extra={"limit": limit, "encoder": encoder, "shuffle_profiles": shuffle_profiles})
     _print_results(results)
     console.print(f"results in {out}/results.json")
 
