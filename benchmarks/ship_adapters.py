@@ -22,11 +22,15 @@ def ship(run: Path, target: Path) -> None:
     adapter = json.dumps(cfg["adapter"], separators=(",", ":"))
     command = (f"personalize train --method {cfg['method']} --data ../shared/data/lamp7 --config configs/train/lamp7-base.json "
                f"--dev-limit {cfg['dev_limit']} --epochs {cfg['epochs']} --lr {cfg['lr']} --settings '{adapter}' --out {target}")
+    if cfg.get("augment", "none") != "none":
+        command += f" --augment {cfg['augment']} --augment-per-user {cfg['augment_per_user']}"
     lines = [f"# {target.name}", "", f"{summary['method']} adapter for {summary['model']['name']} on {summary['task']}, "
              f"{summary['trainable_parameters']:,} trainable parameters (base model frozen).", "",
              "Trained with (code at git commit " + (summary.get("git") or {}).get("commit", "?")[:12] + "):", "",
              "```bash", command, "```", "",
-             f"Training: {summary['train_examples']} examples, {summary['epochs_run']} epoch(s), "
+             f"Training: {summary['train_examples']} examples"
+             + (f" ({summary['augmented_examples']} of them leave-one-out examples from profiles)" if summary.get("augmented_examples") else "")
+             + f", {summary['epochs_run']} epoch(s), "
              f"{summary['train_seconds']:.0f} s at {summary['train_tokens_per_second']:.0f} tokens/s (2-core CPU, shared with other jobs).", ""]
     results = run / "eval" / "results.json"
     if results.exists():
