@@ -263,3 +263,52 @@ def test_score_files_errors(tmp_path: Path) -> None:
     write_lamp_outputs(golds, None, {"1": "5"})
     with pytest.raises(DataError, match="no 'task' field"):
         score_files(None, golds, golds)
+
+
+def test_paired_difference_says_which_side_wins_and_how_sure() -> None:
+    from personalize.metrics import paired_difference
+
+    task = get_task("LaMP-7")
+    golds = {str(i): f"the cat sat on mat number {i}" for i in range(40)}
+    better = dict(golds)  # exact copies of the golds
+    worse = {i: "a dog" for i in golds}
+    paired = paired_difference(task, better, worse, golds, resamples=500)
+    assert set(paired) == {"rouge-1", "rouge-L"}
+    r1 = paired["rouge-1"]
+    assert r1["difference"] == pytest.approx(1.0) and r1["low"] > 0.9 and r1["wins"] == 40 and r1["n"] == 40
+    same = paired_difference(task, better, better, golds, resamples=500)["rouge-1"]
+    assert same["difference"] == 0 and same["low"] == 0 == same["high"] and same["ties"] == 40
+    # half better, half worse: the interval straddles 0
+    mixed = {i: (golds[i] if int(i) % 2 else "a dog") for i in golds}
+    flipped = {i: ("a dog" if int(i) % 2 else golds[i]) for i in golds}
+    even = paired_difference(task, mixed, flipped, golds, resamples=2000)["rouge-1"]
+    assert even["low"] < 0 < even["high"] and even["wins"] == even["losses"] == 20
+    # MAE: lower is better, so the side with smaller errors wins
+    rating = get_task("LaMP-3")
+    gold_ratings = {str(i): "4" for i in range(10)}
+    mae = paired_difference(rating, gold_ratings, {i: "1" for i in gold_ratings}, gold_ratings, resamples=200)["mae"]
+    assert mae["difference"] == pytest.approx(-3.0) and mae["wins"] == 10
+
+
+def test_score_against_prints_the_paired_difference(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from personalize.cli import app
+
+    golds = {"task": "LaMP_7", "golds": [{"id": str(i), "output": f"tweet number {i} here"} for i in range(6)]}
+    good = {"task": "LaMP_7", "golds": [{"id": str(i), "output": f"tweet number {i} here"} for i in range(6)]}
+    bad = {"task": "LaMP_7", "golds": [{"id": str(i), "output": "nothing"} for i in range(6)]}
+    for name, content in (("golds", golds), ("good", good), ("bad", bad)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(content))
+    args = ["score", "--golds", str(tmp_path / "golds.json"), "--preds", str(tmp_path / "good.json")]
+    result = CliRunner().invoke(app, [*args, "--against", str(tmp_path / "bad.json"), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["metrics"]["rouge-1"] == pytest.approx(1.0)
+    assert out["paired"]["rouge-1"]["difference"] == pytest.approx(1.0) and out["paired"]["rouge-1"]["wins"] == 6
+    plain = CliRunner().invoke(app, [*args, "--json"])
+    assert set(json.loads(plain.output)) == {"rouge-1", "rouge-L", "bleu"}  # unchanged without --against
+    short = {"task": "LaMP_7", "golds": [{"id": "0", "output": "x"}]}
+    (tmp_path / "short.json").write_text(json.dumps(short))
+    mismatch = CliRunner().invoke(app, [*args, "--against", str(tmp_path / "short.json")])
+    assert mismatch.exit_code != 0 and "short.json" in str(mismatch.exception)

@@ -228,21 +228,32 @@ def score(
     golds: Path = typer.Option(..., help="Gold outputs, LaMP format {task, golds: [{id, output}]}."),
     preds: Path = typer.Option(..., help="Predictions in the same format."),
     task: Optional[str] = typer.Option(None, help="Task (default: the golds file's 'task')."),
+    against: Optional[Path] = typer.Option(None, help="Another method's predictions for the same ids: adds the "
+                                                      "paired difference per example with a bootstrap 95% interval."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Score predictions with the task's official LaMP metrics (plus BLEU for generation)."""
     from personalize.metrics import score_files
 
-    result = score_files(task, golds, preds)
+    result = score_files(task, golds, preds, against)
     if as_json:
         _print_json(result)
         return
+    metrics = result["metrics"] if against is not None else result
     table = Table(title=f"{task or 'scores'}")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key, value in result.items():
+    for key, value in metrics.items():
         table.add_row(key, f"{value:.4f}")
     console.print(table)
+    if against is not None:
+        paired = Table(title=f"{preds} minus {against}, paired over the same examples")
+        for column in ("metric", "difference", "95% interval", "wins", "losses", "ties"):
+            paired.add_column(column, justify="left" if column == "metric" else "right")
+        for key, d in result["paired"].items():
+            paired.add_row(key, f"{d['difference']:+.4f}", f"[{d['low']:+.4f}, {d['high']:+.4f}]",
+                           str(d["wins"]), str(d["losses"]), str(d["ties"]))
+        console.print(paired)
 
 
 def _build_method(method: Optional[str], adapter: Optional[Path], settings: dict[str, Any], retriever: Optional[str],

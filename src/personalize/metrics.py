@@ -124,6 +124,45 @@ def per_example_scores(
     raise PersonalizeError(f"task {task.name!r} has unknown kind {task.kind!r}")
 
 
+_PAIRED = {"generation": (("rouge-1", "rouge-1"), ("rouge-L", "rouge-L")), "classification": (("accuracy", "correct"),),
+           "rating": (("mae", "abs_error"),)}
+
+
+def paired_difference(
+    task: TaskSpec, predictions: Mapping[str, str], baseline: Mapping[str, str], golds: Mapping[str, str],
+    *, resamples: int = 10_000, seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """How ``predictions`` differ from ``baseline`` on the same examples, with uncertainty.
+
+    For each metric that is a mean over examples (ROUGE-1/L, accuracy, MAE; not macro-F1, RMSE
+    or corpus BLEU), the mean per-example difference ``predictions - baseline``, a paired bootstrap
+    95% interval (examples resampled with replacement, ``resamples`` times, seeded), and how many
+    examples each side wins. An interval that contains 0 means the data cannot tell them apart.
+
+    Returns:
+        ``{metric: {"difference", "low", "high", "wins", "losses", "ties", "n"}}``; for ``mae``
+        a negative difference is the better side, and ``wins`` counts smaller errors.
+
+    Raises:
+        DataError: the three files' ids differ (as :func:`compute_metrics`).
+    """
+    ours = per_example_scores(task, predictions, golds)
+    theirs = per_example_scores(task, baseline, golds)
+    ids = list(ours)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(ids), size=(resamples, len(ids)))
+    result: dict[str, dict[str, float]] = {}
+    for metric, field in _PAIRED.get(task.kind, ()):
+        delta = np.array([ours[i][field] - theirs[i][field] for i in ids], dtype=np.float64)
+        better = -delta if metric == "mae" else delta
+        means = delta[picks].mean(axis=1)
+        low, high = np.percentile(means, [2.5, 97.5])
+        result[metric] = {"difference": float(delta.mean()), "low": float(low), "high": float(high),
+                          "wins": int((better > 0).sum()), "losses": int((better < 0).sum()),
+                          "ties": int((better == 0).sum()), "n": len(ids)}
+    return result
+
+
 def read_lamp_outputs(path: str | Path) -> tuple[str | None, dict[str, str]]:
     """Read a LaMP outputs file: ``{"task": "LaMP_7", "golds": [{"id": ..., "output": ...}]}``.
 
@@ -213,9 +252,12 @@ def write_lamp_outputs(
 
 
 def score_files(
-    task_name: str | None, golds_path: str | Path, preds_path: str | Path
-) -> dict[str, float]:
+    task_name: str | None, golds_path: str | Path, preds_path: str | Path, against_path: str | Path | None = None
+) -> dict[str, Any]:
     """Score a LaMP predictions file against a LaMP golds file.
+
+    With ``against_path`` (another method's predictions for the same ids), the result is
+    ``{"metrics": ..., "against": path, "paired": paired_difference(...)}`` instead of the metrics.
 
     The task is ``task_name`` when given, else the golds file's ``task`` field (``LaMP_7`` and
     ``LaMP-7`` both work). When a name is given *and* the golds file names a different task,
@@ -240,9 +282,17 @@ def score_files(
                 "was requested"
             )
     try:
-        return compute_metrics(task, preds, golds)
+        scores = compute_metrics(task, preds, golds)
     except DataError as exc:
         raise DataError(f"scoring {preds_path} against {golds_path}: {exc}") from exc
+    if against_path is None:
+        return scores
+    _, baseline = read_lamp_outputs(against_path)
+    try:
+        paired = paired_difference(task, preds, baseline, golds)
+    except DataError as exc:
+        raise DataError(f"comparing {preds_path} with {against_path}: {exc}") from exc
+    return {"metrics": scores, "against": str(against_path), "paired": paired}
 
 
 # --------------------------------------------------------------------------------------------
