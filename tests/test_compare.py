@@ -41,6 +41,7 @@ def tiny_config(**overrides) -> dict:
         "history_examples": 1,
         "latency_examples": 2,
         "latency_new_tokens": 3,
+        "shuffled_ablation": True,
     }
     config.update(overrides)
     return config
@@ -94,6 +95,17 @@ def test_comparison_writes_rows_over_the_same_examples(compared) -> None:
     assert by_name["text-k2"]["train_seconds"] is None and by_name["text-k2"]["trainable_parameters"] == 0
     md = (out / "comparison.md").read_text()
     assert "| method |" in md and "| e2p-1 |" in md and "compression" in md
+    # the shuffled-history ablation: only rows that read the history are run again, on the same ids
+    assert by_name["none"]["user_gain"] is None and by_name["copy"]["user_gain"] is None
+    for name in ("text-k2", "e2p-1"):
+        gain = by_name[name]["user_gain"]
+        assert gain["metric"] == "rouge-1" and gain["n"] == 4 and gain["low"] <= gain["difference"] <= gain["high"]
+        shuffled = json.loads((out / "runs" / f"{name}-shuffled" / "results.json").read_text())
+        assert shuffled["shuffle_profiles"] is True and shuffled["n_examples"] == 4
+        own = json.loads((out / "runs" / name / "results.json").read_text())["metrics"]["rouge-1"]
+        assert gain["difference"] == pytest.approx(own - shuffled["metrics"]["rouge-1"], abs=1e-9)
+    assert not (out / "runs" / "none-shuffled").exists()
+    assert "own − other user's history" in md
 
 
 def test_compression_ratio_is_against_the_baseline(compared) -> None:

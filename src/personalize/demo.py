@@ -32,6 +32,7 @@ def demo_config(quick: bool = False) -> dict[str, Any]:
         "history_examples": 2,
         "latency_examples": 4,
         "latency_new_tokens": 16,
+        "shuffled_ablation": True,
         "methods": [
             {"name": "none", "method": "none", "settings": {"template": "system"}},
             {"name": "text-k4", "method": "text", "settings": {"retriever": "dense", "k": 4, "template": "system"}},

@@ -90,6 +90,9 @@ class ComparisonConfig(JsonConfig):
         history_examples: examples measured per history size.
         latency_examples: examples for the time-to-first-token and decode-speed measurement.
         latency_new_tokens: tokens generated for the decode-speed measurement.
+        shuffled_ablation: also evaluate every row that reads the user's history with another
+            user's history instead (``eval --shuffle-profiles``) and report the paired difference:
+            whether the row's gain comes from the user at all.
     """
 
     name: str
@@ -109,6 +112,7 @@ class ComparisonConfig(JsonConfig):
     history_examples: int = 3
     latency_examples: int = 8
     latency_new_tokens: int = 32
+    shuffled_ablation: bool = False
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):

@@ -54,6 +54,10 @@ MEASUREMENT_NOTES: dict[str, str] = {
                    "(reset before each row through /proc/self/clear_refs; where that is not possible, the "
                    "process-lifetime maximum from getrusage); includes the base model and the Python runtime",
     "peak_cuda_mb": "torch.cuda.max_memory_allocated during the same steps (GPU only)",
+    "user_gain": "(with shuffled_ablation) the row's primary metric with each user's own history minus the same "
+                 "with another user's (a seeded derangement of the users), the mean per-example difference "
+                 "with a paired bootstrap 95% interval; an interval containing 0 means the row's gain does not "
+                 "come from the user; null for rows that read no history",
     "latency_by_history": "ttft_ms on copies of the first examples whose user history is cut to its most recent "
                           "L items, or extended to L by repeating the user's items cyclically",
 }
@@ -334,6 +338,27 @@ def apply_compression(rows: list[dict[str, Any]], baseline: str | None) -> None:
         row["compression_ratio"], row["compression_note"] = ratio, note
 
 
+def _user_gain(method: Any, dataset: PersonalizationDataset, loaded: Any, config: ComparisonConfig, run_dir: Path,
+               shuffled_dir: Path, encoder_factory: Callable[[], Any], show_progress: bool,
+               limit: int | None) -> dict[str, Any]:
+    """Evaluate ``method`` again with every example given another user's history; the paired
+    difference (own minus shuffled) of the task's primary metric, with a bootstrap interval."""
+    from personalize.data.ablation import shuffle_profiles
+    from personalize.evaluation import evaluate
+    from personalize.metrics import paired_difference, read_lamp_outputs
+
+    seed = config.eval.seed
+    evaluate(method, shuffle_profiles(dataset, seed), model=loaded if method.needs_model else None,
+             options=config.eval, out_dir=shuffled_dir, encoder_factory=encoder_factory, show_progress=show_progress,
+             extra={"comparison": config.name, "row": shuffled_dir.name, "limit": limit, "encoder": config.encoder,
+                    "shuffle_profiles": True})
+    own = read_lamp_outputs(run_dir / "predictions.json")[1]
+    shuffled = read_lamp_outputs(shuffled_dir / "predictions.json")[1]
+    paired = paired_difference(dataset.task, own, shuffled, dataset.golds(), seed=seed)
+    metric = dataset.task.primary_metric if dataset.task.primary_metric in paired else next(iter(paired))
+    return {"metric": metric, **paired[metric], "run_dir": shuffled_dir.name}
+
+
 def run_comparison(
     config: ComparisonConfig,
     out_dir: str | Path,
@@ -416,6 +441,11 @@ def run_comparison(
                 by_history.append({"history_items": length, "ttft_ms": timing["ttft_ms"],
                                    "prepare_ms": timing["prepare_ms"], "prompt_tokens": timing["prompt_tokens"]})
         memory = peak_memory(device)
+        user_gain = None
+        if config.shuffled_ablation and method.reads_profile:
+            say("  the same with another user's history")
+            user_gain = _user_gain(method, dataset, loaded, config, run_dir, out / "runs" / f"{spec.name}-shuffled",
+                                   encoder_factory, show_progress, limit)
         train_seconds = summary.get("train_seconds") if summary else None
         rows.append({
             "name": spec.name,
@@ -444,6 +474,7 @@ def run_comparison(
             **memory,
             "peak_rss_scope": rss_scope,
             "latency_by_history": by_history,
+            "user_gain": user_gain,
             "run_dir": os.path.relpath(run_dir, out),
         })
         del method  # drops the adapter and its hooks on the shared base model
@@ -496,14 +527,17 @@ def table_cells(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[st
     metrics: list[str] = []
     for row in rows:
         metrics += [m for m in row["metrics"] if m not in metrics]
-    headers = ["method", *metrics, "context tok", "compression", "trainable params", "train s", "TTFT ms",
-               "prepare ms", "decode tok/s", "peak MB"]
+    ablated = any(row.get("user_gain") for row in rows)
+    headers = ["method", *metrics, *(["own − other user's history"] if ablated else []), "context tok", "compression",
+               "trainable params", "train s", "TTFT ms", "prepare ms", "decode tok/s", "peak MB"]
     body = []
     for row in rows:
         peak = row["peak_cuda_mb"] if row.get("peak_cuda_mb") is not None else row["peak_rss_mb"]
+        gain = row.get("user_gain")
         body.append([
             row["name"],
             *[_fmt(row["metrics"].get(m), 4) for m in metrics],
+            *([f"{gain['difference']:+.3f} [{gain['low']:+.3f}, {gain['high']:+.3f}]" if gain else "–"] if ablated else []),
             _fmt(row["mean_context_tokens"], 1),
             _fmt(row["compression_ratio"], 1, suffix="×"),
             _fmt(row["trainable_parameters"], thousands=True),

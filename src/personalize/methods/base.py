@@ -80,6 +80,11 @@ class Method(ABC):
     def trainable_parameters(self) -> int:
         return 0
 
+    @property
+    def reads_profile(self) -> bool:
+        """Whether the answer depends on the user's history (what the shuffled-history ablation tests)."""
+        return True
+
     def describe(self) -> dict[str, Any]:
         return {"method": self.name, "config": self.config.to_dict()}
 

@@ -29,6 +29,7 @@ class NoSettings(JsonConfig):
 class CopyMethod(Method):
     config_class = NoSettings
     needs_model = False
+    reads_profile = False
 
     def setup(self, ctx: MethodContext) -> None:
         if ctx.task.kind != "generation":
@@ -52,6 +53,7 @@ class ConstantMethod(Method):
     config_class = ConstantSettings
     config: ConstantSettings
     needs_model = False
+    reads_profile = False
 
     def setup(self, ctx: MethodContext) -> None:
         if ctx.task.kind == "generation":

@@ -71,6 +71,12 @@ class SoftPrefixMethod(Method):
     def trainable_parameters(self) -> int:
         return self.model.trainable_parameters() if self.model is not None else 0
 
+    @property
+    def reads_profile(self) -> bool:
+        # known once set up; the control (``prompt``) reads no user features
+        features = getattr(self, "features", None)
+        return features.kind != "none" if features is not None else self.name != "prompt"
+
     def describe(self) -> dict[str, Any]:
         return {"method": self.name, "config": self.config.to_dict(),
                 "adapter_config": self.model.adapter_config() if self.model is not None else None}

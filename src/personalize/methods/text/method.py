@@ -60,6 +60,10 @@ class TextMethod(Method):
     config_class = TextConfig
     config: TextConfig
 
+    @property
+    def reads_profile(self) -> bool:
+        return self.config.k > 0  # ``none`` is this method with k=0
+
     def setup(self, ctx: MethodContext) -> None:
         super().setup(ctx)
         cfg = self.config
