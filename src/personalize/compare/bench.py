@@ -20,6 +20,8 @@ layers x 2 (keys, values) x key-value heads x head size x prompt positions x byt
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import statistics
 import tempfile
 import time
@@ -206,8 +208,11 @@ def run_bench(dataset: PersonalizationDataset, loaded: Any, encoder_factory: Any
                     continue  # text methods keep no per-user state beyond an in-memory BM25 index
                 cold_runs = []
                 for r in range(max(1, options.repeats // 2)):
-                    fresh = build_method(name, loaded, dataset.task, encoder_factory,
-                                         cache_root=tempfile.mkdtemp(prefix="bench-cold-"))
+                    # A cache folder of its own per run (cold). Removed at exit, after the caches'
+                    # own exit-time flush into it: atexit runs the handlers registered later first.
+                    cache_root = tempfile.mkdtemp(prefix="bench-cold-")
+                    atexit.register(shutil.rmtree, cache_root, True)
+                    fresh = build_method(name, loaded, dataset.task, encoder_factory, cache_root=cache_root)
                     cold_runs.append(time_request(fresh, loaded, dataset, examples, options.new_tokens))
                 row = {"method": name, "batch": batch_size, "state": "cold", **_medians(cold_runs)}
                 rows.append(row)
