@@ -26,8 +26,6 @@ from dataclasses import replace
 from personalize.data.schema import Example, PersonalizationDataset, UserProfile
 from personalize.errors import ConfigError
 
-AUGMENTATIONS = ("none", "profile-loo")
-
 # Chat abbreviations -> the spelled-out words a paraphrase uses (matched as whole words, any case).
 _ABBREVIATIONS = {
     "u": "you", "ur": "your", "r": "are", "ya": "you", "yu": "you", "w/": "with", "w/o": "without",
@@ -106,10 +104,17 @@ def profile_leave_one_out(dataset: PersonalizationDataset, per_user: int, seed: 
     return replace(dataset, examples=examples, profiles=profiles)
 
 
+_AUGMENTERS = {"none": lambda dataset, per_user, seed: dataset, "profile-loo": profile_leave_one_out}
+AUGMENTATIONS = tuple(_AUGMENTERS)
+
+
+def check_augment(kind: str) -> None:
+    """Raise :class:`ConfigError` unless ``kind`` names an augmentation (before any work is done)."""
+    if kind not in _AUGMENTERS:
+        raise ConfigError(f"unknown augment {kind!r}; choose one of {', '.join(AUGMENTATIONS)}")
+
+
 def augment(dataset: PersonalizationDataset, kind: str, per_user: int, seed: int) -> PersonalizationDataset:
     """Apply the training-data augmentation ``kind`` (``none`` returns ``dataset`` unchanged)."""
-    if kind == "none":
-        return dataset
-    if kind == "profile-loo":
-        return profile_leave_one_out(dataset, per_user, seed)
-    raise ConfigError(f"unknown augment {kind!r}; choose one of {', '.join(AUGMENTATIONS)}")
+    check_augment(kind)
+    return _AUGMENTERS[kind](dataset, per_user, seed)

@@ -190,15 +190,14 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
     Returns:
         The training summary (also written to ``train_summary.json``).
     """
-    from personalize.data.augment import AUGMENTATIONS, augment
+    from personalize.data.augment import augment, check_augment
     from personalize.data.loading import load_dataset
     from personalize.methods.soft.adapter import ADAPTERS
     from personalize.methods.soft.method import SoftPrefixMethod, make_feature_builder
     from personalize.modeling import PersonalizedModel, SoftPromptLayout
     from personalize.models import load_base_model
 
-    if config.augment not in AUGMENTATIONS:
-        raise ConfigError(f"unknown augment {config.augment!r}; choose one of {', '.join(AUGMENTATIONS)}")
+    check_augment(config.augment)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config_path = out / "train_config.json"
