@@ -501,8 +501,10 @@ def train_cmd(
     dtype: Optional[str] = typer.Option(None),
     compile: Optional[bool] = typer.Option(None, "--compile/--no-compile",
                                            help="torch.compile the base model's layers while training (prefix adapters)."),
-    augment: Optional[str] = typer.Option(None, help="Extra training examples from the users' histories: none or "
-                                                     "profile-loo (leave-one-out rewriting examples; LaMP-7)."),
+    augment: Optional[str] = typer.Option(None, help="Extra training examples from the users' histories: none, "
+                                                     "profile-loo (leave-one-out rewriting examples, input neutralized "
+                                                     "by rule) or profile-paraphrase (input paraphrased by the base "
+                                                     "model); LaMP-7."),
     augment_per_user: Optional[int] = typer.Option(None, help="Profile items turned into examples per training user."),
     resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
 ) -> None:

@@ -425,16 +425,25 @@ def _rating_errors(ids: list[str], preds: list[str], refs: list[str]) -> np.ndar
 _ROUGE_SCORER: Any = None
 
 
-def _rouge_scores(preds: list[str], refs: list[str]) -> list[tuple[float, float]]:
-    """Per-example (ROUGE-1 F, ROUGE-L F) from ``rouge_score``, without stemming."""
+def _rouge_scorer() -> Any:
     global _ROUGE_SCORER
     if _ROUGE_SCORER is None:
         from rouge_score import rouge_scorer
 
         _ROUGE_SCORER = rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=False)
+    return _ROUGE_SCORER
+
+
+def rouge_1(reference: str, prediction: str) -> float:
+    """ROUGE-1 F of one prediction against one reference, as :func:`compute_metrics` counts it."""
+    return float(_rouge_scorer().score(reference, prediction)["rouge1"].fmeasure)
+
+
+def _rouge_scores(preds: list[str], refs: list[str]) -> list[tuple[float, float]]:
+    """Per-example (ROUGE-1 F, ROUGE-L F) from ``rouge_score``, without stemming."""
     scores = []
     for pred, ref in zip(preds, refs):
-        s = _ROUGE_SCORER.score(ref, pred)  # score(target, prediction)
+        s = _rouge_scorer().score(ref, pred)  # score(target, prediction)
         scores.append((float(s["rouge1"].fmeasure), float(s["rougeL"].fmeasure)))
     return scores
 

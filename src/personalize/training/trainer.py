@@ -52,9 +52,10 @@ class TrainConfig(JsonConfig):
             rotary, SiLU, softmax) that otherwise costs as much as the matmuls on CPU; the first
             run pays a one-off compilation (about 50 s for SmolLM2, seconds once cached on disk).
         dev_loss: also report the dev answers' mean token loss each epoch (teacher-forced).
-        augment: extra training examples from the users' histories: ``none`` or ``profile-loo``
-            (leave-one-out rewriting examples built from profile items; see
-            :mod:`personalize.data.augment`). Dev data is never augmented.
+        augment: extra training examples from the users' histories: ``none``, ``profile-loo``
+            (leave-one-out rewriting examples built from profile items, input neutralized by
+            rule) or ``profile-paraphrase`` (the same, input paraphrased by the frozen base
+            model; see :mod:`personalize.data.augment`). Dev data is never augmented.
         augment_per_user: profile items turned into examples per training user.
         eval: harness options for the dev evaluation (mode, batch size, decoding).
     """
@@ -190,7 +191,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
     Returns:
         The training summary (also written to ``train_summary.json``).
     """
-    from personalize.data.augment import augment, check_augment
+    from personalize.data.augment import NEEDS_PARAPHRASER, augment, check_augment
     from personalize.data.loading import load_dataset
     from personalize.methods.soft.adapter import ADAPTERS
     from personalize.methods.soft.method import SoftPrefixMethod, make_feature_builder
@@ -217,7 +218,13 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
     tokenizer = loaded.tokenizer
     train_ds = load_dataset(config.data, config.train_split, config.task).limit(config.max_train_examples)
     real_train_examples = len(train_ds.examples)
-    train_ds = augment(train_ds, config.augment, config.augment_per_user, config.seed)
+    paraphraser = None
+    if config.augment in NEEDS_PARAPHRASER:
+        from personalize.training.paraphrase import ModelParaphraser
+
+        paraphraser = ModelParaphraser(loaded, train_ds.task, options.decoding, batch_size=options.batch_size,
+                                       show_progress=show_progress)
+    train_ds = augment(train_ds, config.augment, config.augment_per_user, config.seed, paraphraser)
     dev_ds = load_dataset(config.data, config.dev_split, config.task or train_ds.task.name).limit(config.dev_limit)
     task = train_ds.task
 
@@ -340,6 +347,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
         "trainable_parameters": model.trainable_parameters(),
         "train_examples": len(examples),
         "augmented_examples": len(train_ds.examples) - real_train_examples,
+        "augment_skipped": {k: v for k, v in train_ds.skipped.items() if k.startswith("paraphrase")},
+        "paraphrases_generated": paraphraser.generated if paraphraser is not None else 0,
         "epochs_run": state["epoch"],
         "best_epoch": state["best_epoch"],
         "best_dev": {metric: state["best"]},
