@@ -53,20 +53,13 @@ def main() -> None:
         greedy = greedy_generate(model, tokenizer, decoding=decoding, max_new_tokens=max_new_tokens, input_ids=input_ids,
                                  inputs_embeds=inputs_embeds, attention_mask=attention_mask, **kwargs)
         start = 0 if input_ids is None else input_ids.shape[1]
-        from transformers import LogitsProcessorList
-
-        processors = []
-        if decoding.no_repeat_ngram_size > 0:
-            processors.append(generation.GeneratedNoRepeatNGram(decoding.no_repeat_ngram_size, start))
-        if decoding.repetition_penalty != 1.0:
-            processors.append(generation.GeneratedRepetitionPenalty(decoding.repetition_penalty, start))
         with torch.inference_mode():
             sampled = model.generate(input_ids=input_ids, inputs_embeds=inputs_embeds, attention_mask=attention_mask,
                                      max_new_tokens=max_new_tokens, do_sample=True, temperature=args.temperature,
                                      top_p=1.0, top_k=0, num_return_sequences=args.samples,
                                      pad_token_id=tokenizer.pad_token_id,
                                      eos_token_id=generation.eos_token_ids(model, tokenizer),
-                                     logits_processor=LogitsProcessorList(processors), use_cache=True)
+                                     logits_processor=generation.loop_control(decoding, start), use_cache=True)
         texts = [generation.postprocess(t, decoding.postprocess)
                  for t in tokenizer.batch_decode(sampled[:, start:], skip_special_tokens=True)]
         for row, answer in enumerate(greedy):

@@ -102,6 +102,22 @@ def eos_token_ids(model: torch.nn.Module, tokenizer: object) -> list[int]:
     return sorted(ids)
 
 
+def loop_control(decoding: DecodingConfig, start: int) -> Any:
+    """The logits processors of ``decoding``'s loop control, looking only at tokens after ``start``.
+
+    ``start`` is the prompt's length in ``input_ids`` (0 when generating from ``inputs_embeds``,
+    whose output holds only the new tokens).
+    """
+    from transformers import LogitsProcessorList
+
+    processors = LogitsProcessorList()
+    if decoding.no_repeat_ngram_size > 0:
+        processors.append(GeneratedNoRepeatNGram(decoding.no_repeat_ngram_size, start))
+    if decoding.repetition_penalty != 1.0:
+        processors.append(GeneratedRepetitionPenalty(decoding.repetition_penalty, start))
+    return processors
+
+
 @torch.inference_mode()
 def generate(
     model: torch.nn.Module,
@@ -126,13 +142,6 @@ def generate(
         The decoded, post-processed continuation of each row.
     """
     start = 0 if input_ids is None else input_ids.shape[1]
-    processors = []
-    if decoding.no_repeat_ngram_size > 0:
-        processors.append(GeneratedNoRepeatNGram(decoding.no_repeat_ngram_size, start))
-    if decoding.repetition_penalty != 1.0:
-        processors.append(GeneratedRepetitionPenalty(decoding.repetition_penalty, start))
-    from transformers import LogitsProcessorList
-
     out = model.generate(
         input_ids=input_ids,
         inputs_embeds=inputs_embeds,
@@ -146,7 +155,7 @@ def generate(
         num_beams=1,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=eos_token_ids(model, tokenizer),
-        logits_processor=LogitsProcessorList(processors),
+        logits_processor=loop_control(decoding, start),
         use_cache=True,
     )
     new_tokens = out[:, start:]
