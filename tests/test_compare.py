@@ -306,3 +306,19 @@ def test_labels_of_near_coincident_points_do_not_overlap() -> None:
     assert label_y[0] - label_y[1] >= 10.0 - 1e-9 and label_y[1] - label_y[2] >= 10.0 - 1e-9
     assert offsets[3] == 5.0 and offsets[0] == 5.0  # a lone point keeps the default place
     assert _label_offsets([], [], height) == []
+
+
+def test_ablation_column_says_which_sign_means_the_own_history_helps() -> None:
+    from personalize.compare.runner import table_cells
+
+    def row(name: str, gain: dict | None) -> dict:
+        return {"name": name, "metrics": {"mae": 0.5}, "user_gain": gain, "mean_context_tokens": 1.0,
+                "compression_ratio": None, "trainable_parameters": 0, "train_seconds": None, "ttft_ms": None,
+                "prepare_ms": None, "decode_tokens_per_second": None, "peak_rss_mb": 1.0}
+
+    gain = {"metric": "mae", "higher_is_better": False, "difference": 0.05, "low": 0.01, "high": 0.09}
+    headers, body = table_cells([row("e2p", gain), row("always-5", None)])
+    assert "own − other user's history (mae; < 0: own helps)" in headers
+    assert body[0][2] == "+0.050 [+0.010, +0.090]" and body[1][2] == "–"
+    headers, _ = table_cells([row("e2p", {**gain, "metric": "rouge-1", "higher_is_better": True})])
+    assert "own − other user's history (rouge-1; > 0: own helps)" in headers

@@ -57,7 +57,8 @@ MEASUREMENT_NOTES: dict[str, str] = {
     "user_gain": "(with shuffled_ablation) the row's primary metric with each user's own history minus the same "
                  "with another user's (a seeded derangement of the users), the mean per-example difference "
                  "with a paired bootstrap 95% interval; an interval containing 0 means the row's gain does not "
-                 "come from the user; null for rows that read no history",
+                 "come from the user; for an error metric (MAE) a negative difference means the own history "
+                 "helps (higher_is_better says which); null for rows that read no history",
     "latency_by_history": "ttft_ms on copies of the first examples whose user history is cut to its most recent "
                           "L items, or extended to L by repeating the user's items cyclically",
 }
@@ -356,7 +357,8 @@ def _user_gain(method: Any, dataset: PersonalizationDataset, loaded: Any, config
     shuffled = read_lamp_outputs(shuffled_dir / "predictions.json")[1]
     paired = paired_difference(dataset.task, own, shuffled, dataset.golds(), seed=seed)
     metric = dataset.task.primary_metric if dataset.task.primary_metric in paired else next(iter(paired))
-    return {"metric": metric, **paired[metric], "run_dir": shuffled_dir.name}
+    higher_is_better = metric not in ("mae", "rmse")
+    return {"metric": metric, "higher_is_better": higher_is_better, **paired[metric], "run_dir": shuffled_dir.name}
 
 
 def run_comparison(
@@ -527,8 +529,13 @@ def table_cells(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[st
     metrics: list[str] = []
     for row in rows:
         metrics += [m for m in row["metrics"] if m not in metrics]
-    ablated = any(row.get("user_gain") for row in rows)
-    headers = ["method", *metrics, *(["own − other user's history"] if ablated else []), "context tok", "compression",
+    gains = [row["user_gain"] for row in rows if row.get("user_gain")]
+    ablated = bool(gains)
+    ablation_header = []
+    if gains:  # every row's gain is in the task's primary metric; for an error (MAE) lower is better
+        helps = ">" if gains[0].get("higher_is_better", True) else "<"
+        ablation_header = [f"own − other user's history ({gains[0]['metric']}; {helps} 0: own helps)"]
+    headers = ["method", *metrics, *ablation_header, "context tok", "compression",
                "trainable params", "train s", "TTFT ms", "prepare ms", "decode tok/s", "peak MB"]
     body = []
     for row in rows:
