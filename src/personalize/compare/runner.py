@@ -356,9 +356,9 @@ def _user_gain(method: Any, dataset: PersonalizationDataset, loaded: Any, config
     own = read_lamp_outputs(run_dir / "predictions.json")[1]
     shuffled = read_lamp_outputs(shuffled_dir / "predictions.json")[1]
     paired = paired_difference(dataset.task, own, shuffled, dataset.golds(), seed=seed)
-    metric = dataset.task.primary_metric if dataset.task.primary_metric in paired else next(iter(paired))
-    higher_is_better = metric not in ("mae", "rmse")
-    return {"metric": metric, "higher_is_better": higher_is_better, **paired[metric], "run_dir": shuffled_dir.name}
+    task = dataset.task  # every task kind's primary metric is one of paired_difference's
+    return {"metric": task.primary_metric, "higher_is_better": task.higher_is_better, **paired[task.primary_metric],
+            "run_dir": shuffled_dir.name}
 
 
 def run_comparison(
