@@ -62,7 +62,8 @@ class ModelParaphraser:
         from personalize.metrics import read_lamp_outputs
         from personalize.methods.base import make_method
 
-        pending = sorted({_key(p): p for p in prompts if _key(p) not in self.cache}.items())
+        keys = [_key(p) for p in prompts]
+        pending = sorted({key: p for key, p in zip(keys, prompts) if key not in self.cache}.items())
         options = EvalOptions(batch_size=self.batch_size, decoding=self.decoding, mode="generate")
         for first in range(0, len(pending), self.chunk):
             part = pending[first : first + self.chunk]
@@ -78,4 +79,4 @@ class ModelParaphraser:
                     self.cache[key] = answers[key]
                     fh.write(json.dumps({"key": key, "answer": answers[key]}, ensure_ascii=False) + "\n")
             self.generated += len(part)
-        return [self.cache[_key(p)] for p in prompts]
+        return [self.cache[key] for key in keys]
