@@ -152,3 +152,20 @@ def test_text_label_scoring_on_amazon_books(shared_data, smollm, tmp_path) -> No
     assert any(d["context_tokens"] > 0 for d in details)
     # the input is never cut, so only prompts whose history fitted are bounded by the budget
     assert all(d["prompt_tokens"] <= 512 for d in details if d["context_tokens"] > 0)
+
+
+@pytest.mark.parametrize("placement", ["user_start", "before_input"])
+def test_a_soft_prompt_is_the_none_prompt_plus_n_tokens(smollm, placement) -> None:
+    """With the real tokenizer, the ids around the soft tokens are exactly the ``none`` prompt's
+    ids (no stray space token, no first word that lost its leading space)."""
+    from personalize.methods.soft.config import SoftPrefixConfig
+    from personalize.modeling import SoftPromptLayout
+    from personalize.prompts import PromptBuilder, get_template
+
+    task = get_task("LaMP-7")
+    text = "Paraphrase the following tweet without any explanation before or after it: I love the new cafe!"
+    layout = SoftPromptLayout(smollm.tokenizer, task, SoftPrefixConfig(placement=placement, template="lamp"))
+    left, right = layout.split(text)
+    none_prompt = PromptBuilder(smollm.tokenizer, get_template(task, "lamp")).build(text, []).text
+    assert left + right == smollm.tokenizer(none_prompt, add_special_tokens=False)["input_ids"]
+    assert len(right) > 0 and len(left) > 0

@@ -302,6 +302,8 @@ def eval_cmd(
     postprocess: str = typer.Option("strip", help="strip or clean (first line, no quotes/labels)."),
     shuffle_profiles: bool = typer.Option(False, help="Ablation: give every example another user's history "
                                                       "(seeded); a method that does not drop does not use the user."),
+    limit_sample: str = typer.Option("users", help="How --limit picks its examples: users (a seeded sample spread "
+                                                   "over the users) or first (the first N in file order)."),
 ) -> None:
     """Evaluate a method on a dataset; writes predictions.json, results.json, details.jsonl."""
     _quiet_libraries()
@@ -311,7 +313,7 @@ def eval_cmd(
 
     if limit is not None and limit <= 0:
         raise ConfigError("--limit must be positive")
-    dataset = load_dataset(data, split, task).limit(limit)
+    dataset = load_dataset(data, split, task).limit(limit, sample=limit_sample, seed=seed)
     if shuffle_profiles:
         from personalize.data.ablation import shuffle_profiles as shuffled
 
@@ -330,7 +332,8 @@ def eval_cmd(
                   + (" [yellow](synthetic)[/]" if dataset.synthetic else ""))
     results = evaluate(chosen, dataset, model=loaded, options=options, out_dir=out,
                        encoder_factory=lambda: load_encoder(encoder, device=device),
-                       extra={"limit": limit, "encoder": encoder, "shuffle_profiles": shuffle_profiles})
+                       extra={"limit": limit, "limit_sample": limit_sample, "encoder": encoder,
+                              "shuffle_profiles": shuffle_profiles})
     _print_results(results)
     console.print(f"results in {out}/results.json")
 
@@ -495,8 +498,17 @@ def train_cmd(
     batch_size: Optional[int] = typer.Option(None),
     grad_accum: Optional[int] = typer.Option(None),
     lr: Optional[float] = typer.Option(None),
-    max_train_examples: Optional[int] = typer.Option(None, help="Only the first N training examples."),
-    dev_limit: Optional[int] = typer.Option(None, help="Only the first N dev examples for model selection."),
+    max_train_examples: Optional[int] = typer.Option(None, help="Only N training examples (spread over users)."),
+    dev_limit: Optional[int] = typer.Option(None, help="Only N dev examples (spread over users) for model selection."),
+    limit_sample: Optional[str] = typer.Option(None, help="How the limits pick examples: users (seeded, spread over "
+                                                          "the users; default) or first (the first N in file order)."),
+    select_on: Optional[str] = typer.Option(None, help="Model selection: dev_loss (teacher-forced, own history; "
+                                                       "default) or metric (greedy dev evaluation)."),
+    patience: Optional[int] = typer.Option(None, help="Stop after this many epochs without a dev improvement."),
+    dev_eval: Optional[bool] = typer.Option(None, "--dev-eval/--no-dev-eval",
+                                            help="Greedy dev evaluation every epoch (needed by --select-on metric)."),
+    encoder: Optional[str] = typer.Option(None, help="Encoder of the history items (minilm-l6, or llm:smollm2-135m for "
+                                                     "the frozen base model's own mean-pooled hidden states)."),
     seed: Optional[int] = typer.Option(None),
     dtype: Optional[str] = typer.Option(None),
     compile: Optional[bool] = typer.Option(None, "--compile/--no-compile",
@@ -518,10 +530,13 @@ def train_cmd(
         adapter["num_tokens"] = num_tokens
     if placement is not None:
         adapter["placement"] = placement
+    if encoder is not None:
+        adapter["encoder"] = encoder
     overrides = {"method": method, "data": data, "task": task, "model": model, "epochs": epochs, "batch_size": batch_size,
                  "grad_accum": grad_accum, "lr": lr, "max_train_examples": max_train_examples, "dev_limit": dev_limit,
                  "seed": seed, "dtype": dtype, "compile": compile, "augment": augment,
-                 "augment_per_user": augment_per_user}
+                 "augment_per_user": augment_per_user, "limit_sample": limit_sample, "select_on": select_on,
+                 "patience": patience, "dev_eval": dev_eval}
     merged = {**base, **{k: v for k, v in overrides.items() if v is not None}, "adapter": adapter}
     cfg = TrainConfig.from_dict(merged, source=str(config) if config else "command line")
     summary = train(cfg, out, resume=resume)

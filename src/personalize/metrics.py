@@ -59,13 +59,39 @@ def compute_metrics(
     Returns:
         A dict with exactly the keys of ``task.metric_names``: ``accuracy``/``f1``,
         ``mae``/``rmse`` or ``rouge-1``/``rouge-L``/``bleu`` (BLEU on a 0-100 scale; accuracy,
-        F1 and ROUGE on 0-1).
+        F1 and ROUGE on 0-1), then the task's ``extra_metrics`` (0-1).
 
     Raises:
         DataError: no examples; ids that are in one mapping but not the other (named, with
             counts); a gold label outside the task's label list; a non-numeric rating gold.
     """
     ids, preds, refs = _aligned(predictions, golds)
+    return {**_official_metrics(task, ids, preds, refs), **_extra_metrics(task, preds, refs)}
+
+
+def _extra_scores(task: TaskSpec, preds: list[str], refs: list[str]) -> list[dict[str, float | None]]:
+    if not task.extra_metrics:
+        return [{} for _ in preds]
+    import personalize.data.synthetic  # noqa: F401  (registers the synthetic tasks' scorers)
+    from personalize.data.tasks import EXAMPLE_SCORERS
+
+    if task.name not in EXAMPLE_SCORERS:
+        raise PersonalizeError(f"task {task.name!r} declares metrics {task.extra_metrics} but has no scorer")
+    scorer = EXAMPLE_SCORERS[task.name]
+    return [scorer(p.strip(), r.strip()) for p, r in zip(preds, refs)]
+
+
+def _extra_metrics(task: TaskSpec, preds: list[str], refs: list[str]) -> dict[str, float]:
+    """Each extra metric's mean over the examples where it applies (``nan`` where none does)."""
+    rows = _extra_scores(task, preds, refs)
+    out = {}
+    for name in task.extra_metrics:
+        values = [row[name] for row in rows if row.get(name) is not None]
+        out[name] = float(np.mean(values)) if values else float("nan")
+    return out
+
+
+def _official_metrics(task: TaskSpec, ids: list[str], preds: list[str], refs: list[str]) -> dict[str, float]:
     if task.kind == "classification":
         pred_idx, gold_idx = _class_indices(task, ids, preds, refs)
         return {
@@ -101,11 +127,19 @@ def per_example_scores(
 
     * classification: ``correct`` (1.0/0.0) and ``valid`` (1.0 if the prediction is a label);
     * rating: ``abs_error`` and ``valid`` (1.0 if the prediction parsed as a number);
-    * generation: ``rouge-1`` and ``rouge-L`` (F-measures; BLEU is corpus-level only).
+    * generation: ``rouge-1`` and ``rouge-L`` (F-measures; BLEU is corpus-level only);
+    * plus the task's ``extra_metrics`` (``None`` where one does not apply to the example).
 
     Raises the same :class:`DataError` as :func:`compute_metrics`.
     """
     ids, preds, refs = _aligned(predictions, golds)
+    official = _official_per_example(task, ids, preds, refs)
+    for i, extra in zip(ids, _extra_scores(task, preds, refs)):
+        official[i].update(extra)
+    return official
+
+
+def _official_per_example(task: TaskSpec, ids: list[str], preds: list[str], refs: list[str]) -> dict[str, dict[str, Any]]:
     if task.kind == "classification":
         pred_idx, gold_idx = _class_indices(task, ids, preds, refs)
         return {

@@ -85,6 +85,11 @@ class SoftPromptLayout:
             raise ConfigError(f"unknown placement {placement!r}")
         text = self.builder.wrap(rendered)
         left, right = text.split(SOFT_SLOT, 1)
+        # BPE tokenizers attach a space to the word after it ("it: hello" -> "it", ":", " hello"):
+        # split after "it: " the space would become a token of its own and "hello" lose its
+        # space, so the prompt would differ from `none`'s by more than the soft tokens.
+        stripped = left.rstrip(" ")
+        left, right = stripped, left[len(stripped):] + right
         encode = lambda s: self.tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
         return encode(left), encode(right)
 

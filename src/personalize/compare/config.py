@@ -8,7 +8,7 @@ A comparison file is JSON (or YAML, by its ``.yaml``/``.yml`` suffix)::
       "task": "LaMP-7",                        # optional: what the data says
       "split": "dev",
       "model": "smollm2-135m",
-      "limit": 200,                            # optional: the first N examples (--limit overrides)
+      "limit": 200,                            # optional: N examples spread over users (--limit overrides)
       "eval": {"mode": "auto", "batch_size": 16, "decoding": {"postprocess": "clean"}},
       "baseline": "text-k4",                   # whose context tokens define the compression ratio
       "methods": [
@@ -58,6 +58,8 @@ class MethodSpec(JsonConfig):
         settings: the method's settings (e.g. ``{"k": 4, "retriever": "bm25"}`` for ``text``).
         adapter: a trained adapter folder (soft-token methods).
         train: train the adapter first, with these :class:`TrainConfig` fields (soft-token methods).
+        control: the row that is this row's same-size non-personalized control (e.g. the
+            ``prompt`` row with as many soft tokens): the table shows this row minus it.
     """
 
     name: str
@@ -65,6 +67,7 @@ class MethodSpec(JsonConfig):
     settings: dict[str, Any] = field(default_factory=dict)
     adapter: str | None = None
     train: dict[str, Any] | None = None
+    control: str | None = None
 
     @property
     def is_soft(self) -> bool:
@@ -80,7 +83,9 @@ class ComparisonConfig(JsonConfig):
         data / task / split: the examples, as for ``personalize eval``.
         model / dtype / device: the base model, loaded once for every method.
         encoder: sentence encoder for methods that need one (dense retrieval).
-        limit: only the first N examples of ``split``, in file order (``None``: all).
+        limit: only N examples of ``split`` (``None``: all), picked by ``limit_sample``.
+        limit_sample: ``users`` (a seeded sample spread over the users) or ``first`` (the first N
+            in file order).
         eval: harness options (mode, batch size, seed, decoding), the same for every method.
         baseline: the row whose mean context tokens define the compression ratio of every row
             (``None``: no ratios).
@@ -93,6 +98,7 @@ class ComparisonConfig(JsonConfig):
         shuffled_ablation: also evaluate every row that reads the user's history with another
             user's history instead (``eval --shuffle-profiles``) and report the paired difference:
             whether the row's gain comes from the user at all.
+        derangements: how many seeded derangements of the users the ablation averages over.
     """
 
     name: str
@@ -105,6 +111,7 @@ class ComparisonConfig(JsonConfig):
     device: str = "auto"
     encoder: str = "minilm-l6"
     limit: int | None = None
+    limit_sample: str = "users"
     eval: EvalOptions = field(default_factory=EvalOptions)
     baseline: str | None = None
     report_samples: int = 8
@@ -113,6 +120,7 @@ class ComparisonConfig(JsonConfig):
     latency_examples: int = 8
     latency_new_tokens: int = 32
     shuffled_ablation: bool = False
+    derangements: int = 3
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -130,6 +138,11 @@ class ComparisonConfig(JsonConfig):
                 raise ConfigError(f"{key} must be {'>= 0' if key == 'report_samples' else '>= 1'}, got {getattr(self, key)}")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"limit must be positive, got {self.limit}")
+        if self.derangements < 1:
+            raise ConfigError(f"derangements must be >= 1, got {self.derangements}")
+        for spec in self.methods:
+            if spec.control is not None and (spec.control not in names or spec.control == spec.name):
+                raise ConfigError(f"row {spec.name!r}: control {spec.control!r} is not another row of the comparison")
         if any(n < 1 for n in self.history_lengths):
             raise ConfigError(f"history_lengths must be positive, got {list(self.history_lengths)}")
 

@@ -54,11 +54,16 @@ MEASUREMENT_NOTES: dict[str, str] = {
                    "(reset before each row through /proc/self/clear_refs; where that is not possible, the "
                    "process-lifetime maximum from getrusage); includes the base model and the Python runtime",
     "peak_cuda_mb": "torch.cuda.max_memory_allocated during the same steps (GPU only)",
-    "user_gain": "(with shuffled_ablation) the row's primary metric with each user's own history minus the same "
-                 "with another user's (a seeded derangement of the users), the mean per-example difference "
-                 "with a paired bootstrap 95% interval; an interval containing 0 means the row's gain does not "
-                 "come from the user; for an error metric (MAE) a negative difference means the own history "
-                 "helps (higher_is_better says which); null for rows that read no history",
+    "user_gain": "(with shuffled_ablation) personalization: the row's metrics with each user's own history minus "
+                 "the same with another user's (the mean over `derangements` seeded derangements of the users), "
+                 "with a user-level bootstrap 95% interval (users resampled with all their examples); an interval "
+                 "containing 0 means the row's gain does not come from the user; for an error metric (MAE) a "
+                 "negative difference means the own history helps (higher_is_better says which); by_metric holds "
+                 "every mean metric with both sides' means; null for rows that read no history",
+    "vs_none": "the row minus the `none` row on the same examples (user-level bootstrap 95%): for a control, the "
+               "task adaptation; for a personalized row, task adaptation plus personalization",
+    "vs_control": "the row minus its same-size non-personalized control row (user-level bootstrap 95%): "
+                  "personalization measured against a method that learned the task but reads no user",
     "latency_by_history": "ttft_ms on copies of the first examples whose user history is cut to its most recent "
                           "L items, or extended to L by repeating the user's items cyclically",
 }
@@ -341,24 +346,54 @@ def apply_compression(rows: list[dict[str, Any]], baseline: str | None) -> None:
 
 def _user_gain(method: Any, dataset: PersonalizationDataset, loaded: Any, config: ComparisonConfig, run_dir: Path,
                shuffled_dir: Path, encoder_factory: Callable[[], Any], show_progress: bool,
-               limit: int | None) -> dict[str, Any]:
-    """Evaluate ``method`` again with every example given another user's history; the paired
-    difference (own minus shuffled) of the task's primary metric, with a bootstrap interval."""
+               limit: int | None, own_scores: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Evaluate ``method`` again with every example given another user's history, once per
+    derangement of the users (``config.derangements``, seeded); own minus the mean over the
+    derangements of every mean metric, with a user-level bootstrap interval
+    (:func:`personalize.evaluation.gains.paired_gain`)."""
     from personalize.data.ablation import shuffle_profiles
     from personalize.evaluation import evaluate
-    from personalize.metrics import paired_difference, read_lamp_outputs
+    from personalize.evaluation.gains import paired_gain
+    from personalize.metrics import per_example_scores, read_lamp_outputs
 
     seed = config.eval.seed
-    evaluate(method, shuffle_profiles(dataset, seed), model=loaded if method.needs_model else None,
-             options=config.eval, out_dir=shuffled_dir, encoder_factory=encoder_factory, show_progress=show_progress,
-             extra={"comparison": config.name, "row": shuffled_dir.name, "limit": limit, "encoder": config.encoder,
-                    "shuffle_profiles": True})
-    own = read_lamp_outputs(run_dir / "predictions.json")[1]
-    shuffled = read_lamp_outputs(shuffled_dir / "predictions.json")[1]
-    paired = paired_difference(dataset.task, own, shuffled, dataset.golds(), seed=seed)
-    task = dataset.task  # every task kind's primary metric is one of paired_difference's
-    return {"metric": task.primary_metric, "higher_is_better": task.higher_is_better, **paired[task.primary_metric],
-            "run_dir": shuffled_dir.name}
+    golds = dataset.golds()
+    others, dirs = [], []
+    for k in range(config.derangements):
+        target = shuffled_dir if k == 0 else shuffled_dir.with_name(f"{shuffled_dir.name}-{k + 1}")
+        evaluate(method, shuffle_profiles(dataset, seed + k), model=loaded if method.needs_model else None,
+                 options=config.eval, out_dir=target, encoder_factory=encoder_factory, show_progress=show_progress,
+                 extra={"comparison": config.name, "row": target.name, "limit": limit, "encoder": config.encoder,
+                        "shuffle_profiles": True, "derangement_seed": seed + k})
+        others.append(per_example_scores(dataset.task, read_lamp_outputs(target / "predictions.json")[1], golds))
+        dirs.append(target.name)
+    user_of = {e.id: e.user_id for e in dataset.examples}
+    gains = paired_gain(dataset.task, own_scores, others, user_of, seed=seed)
+    task = dataset.task
+    return {"metric": task.primary_metric, "higher_is_better": task.higher_is_better, **gains[task.primary_metric],
+            "by_metric": gains, "derangements": config.derangements, "interval": "user-level bootstrap 95%",
+            "run_dirs": dirs}
+
+
+def _row_differences(rows: list[dict[str, Any]], scores: dict[str, dict[str, dict[str, Any]]], config: ComparisonConfig,
+                     dataset: PersonalizationDataset) -> None:
+    """Each model row minus ``none`` (what it adds at all: task adaptation for a control) and minus
+    its ``control`` row (what reading the user adds at the same size), user-level intervals."""
+    from personalize.evaluation.gains import paired_gain
+
+    user_of = {e.id: e.user_id for e in dataset.examples}
+    task = dataset.task
+    none_row = next((r["name"] for r in rows if r["method"] == "none"), None)
+    controls = {spec.name: spec.control for spec in config.methods}
+    for row in rows:
+        row["vs_none"] = row["vs_control"] = None
+        if none_row and row["name"] != none_row and row["kind"] != "reference":
+            gains = paired_gain(task, scores[row["name"]], [scores[none_row]], user_of, seed=config.eval.seed)
+            row["vs_none"] = {"reference": none_row, **gains[task.primary_metric], "by_metric": gains}
+        control = controls.get(row["name"])
+        if control:
+            gains = paired_gain(task, scores[row["name"]], [scores[control]], user_of, seed=config.eval.seed)
+            row["vs_control"] = {"reference": control, **gains[task.primary_metric], "by_metric": gains}
 
 
 def run_comparison(
@@ -388,13 +423,14 @@ def run_comparison(
     from personalize.evaluation import evaluate
     from personalize.evaluation.provenance import git_commit, machine, now_iso, package_versions
     from personalize.methods import make_method
+    from personalize.metrics import per_example_scores, read_lamp_outputs
 
     say = log or (lambda _message: None)
     out = Path(out_dir)
     limit = limit if limit is not None else config.limit
     if limit is not None and limit < 1:
         raise ConfigError(f"limit must be positive, got {limit}")
-    dataset = load_dataset(config.data, config.split, config.task).limit(limit)
+    dataset = load_dataset(config.data, config.split, config.task).limit(limit, sample=config.limit_sample)
     if len(dataset) == 0:
         raise ConfigError(f"no examples in {dataset.source} ({config.split})")
     check_adapters(config)
@@ -412,6 +448,7 @@ def run_comparison(
         return models.load_encoder(config.encoder, device=config.device)
 
     rows: list[dict[str, Any]] = []
+    scores: dict[str, dict[str, dict[str, Any]]] = {}  # row -> example id -> per-example scores
     for index, spec in enumerate(config.methods, 1):
         say(f"[{index}/{len(config.methods)}] {spec.name} ({spec.method}) on {len(dataset)} examples")
         adapter: Path | None = None
@@ -443,11 +480,13 @@ def run_comparison(
                 by_history.append({"history_items": length, "ttft_ms": timing["ttft_ms"],
                                    "prepare_ms": timing["prepare_ms"], "prompt_tokens": timing["prompt_tokens"]})
         memory = peak_memory(device)
+        scores[spec.name] = per_example_scores(dataset.task, read_lamp_outputs(run_dir / "predictions.json")[1],
+                                               dataset.golds())
         user_gain = None
         if config.shuffled_ablation and method.reads_profile:
-            say("  the same with another user's history")
+            say(f"  the same with another user's history ({config.derangements} derangements)")
             user_gain = _user_gain(method, dataset, loaded, config, run_dir, out / "runs" / f"{spec.name}-shuffled",
-                                   encoder_factory, show_progress, limit)
+                                   encoder_factory, show_progress, limit, scores[spec.name])
         train_seconds = summary.get("train_seconds") if summary else None
         rows.append({
             "name": spec.name,
@@ -482,6 +521,7 @@ def run_comparison(
         del method  # drops the adapter and its hooks on the shared base model
         gc.collect()
     apply_compression(rows, config.baseline)
+    _row_differences(rows, scores, config, dataset)
 
     samples = pick_samples(dataset, config.report_samples)
     record = {
@@ -531,11 +571,16 @@ def table_cells(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[st
         metrics += [m for m in row["metrics"] if m not in metrics]
     gains = [row["user_gain"] for row in rows if row.get("user_gain")]
     ablated = bool(gains)
+    differences = [(key, title) for key, title in (("vs_none", "− none (adaptation)"),
+                                                  ("vs_control", "− control (personalization)"))
+                   if any(row.get(key) for row in rows)]
+    primary = next((row.get("primary_metric") for row in rows if row.get("primary_metric")), None)
     ablation_header = []
     if gains:  # every row's gain is in the task's primary metric; for an error (MAE) lower is better
         helps = ">" if gains[0].get("higher_is_better", True) else "<"
         ablation_header = [f"own − other user's history ({gains[0]['metric']}; {helps} 0: own helps)"]
-    headers = ["method", *metrics, *ablation_header, "context tok", "compression",
+    difference_headers = [f"{title} ({primary})" for _, title in differences]
+    headers = ["method", *metrics, *difference_headers, *ablation_header, "context tok", "compression",
                "trainable params", "train s", "TTFT ms", "prepare ms", "decode tok/s", "peak MB"]
     body = []
     for row in rows:
@@ -544,7 +589,8 @@ def table_cells(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[st
         body.append([
             row["name"],
             *[_fmt(row["metrics"].get(m), 4) for m in metrics],
-            *([f"{gain['difference']:+.3f} [{gain['low']:+.3f}, {gain['high']:+.3f}]" if gain else "–"] if ablated else []),
+            *[_interval(row.get(key)) for key, _ in differences],
+            *([_interval(gain)] if ablated else []),
             _fmt(row["mean_context_tokens"], 1),
             _fmt(row["compression_ratio"], 1, suffix="×"),
             _fmt(row["trainable_parameters"], thousands=True),
@@ -555,6 +601,35 @@ def table_cells(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[st
             _fmt(peak, 0),
         ])
     return headers, body
+
+
+def _interval(gain: dict[str, Any] | None) -> str:
+    if not gain:
+        return "–"
+    return f"{gain['difference']:+.3f} [{gain['low']:+.3f}, {gain['high']:+.3f}]"
+
+
+def attribute_cells(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]] | None:
+    """The task's extra metrics (e.g. synthetic-style's attribute accuracies) with each user's own
+    history and, for rows with the ablation, with another user's: ``own / other``; ``None`` when
+    the task has no extra metrics or no row was ablated."""
+    ablated = [row for row in rows if row.get("user_gain") and row["user_gain"].get("by_metric")]
+    if not ablated:
+        return None
+    official = {"rouge-1", "rouge-L", "bleu", "accuracy", "f1", "mae", "rmse"}
+    names = [m for m in ablated[0]["user_gain"]["by_metric"] if m not in official]
+    if not names:
+        return None
+    body = []
+    for row in rows:
+        by_metric = (row.get("user_gain") or {}).get("by_metric") or {}
+        cells = [row["name"]]
+        for name in names:
+            own = row["metrics"].get(name)
+            other = by_metric.get(name, {}).get("theirs")
+            cells.append(_fmt(own, 2) + (f" / {other:.2f}" if other is not None else ""))
+        body.append(cells)
+    return ["method", *[f"{n} (own / other)" for n in names]], body
 
 
 def markdown_table(record: dict[str, Any]) -> str:
@@ -575,6 +650,11 @@ def markdown_table(record: dict[str, Any]) -> str:
         *("| " + " | ".join(escape(c) for c in cells) + " |" for cells in body),
         "",
     ]
+    attributes = attribute_cells(rows)
+    if attributes is not None:
+        lines += ["With each user's own history / with another user's (mean over the derangements):", "",
+                  "| " + " | ".join(attributes[0]) + " |", "|" + "|".join("---" for _ in attributes[0]) + "|",
+                  *("| " + " | ".join(escape(c) for c in cells) + " |" for cells in attributes[1]), ""]
     nulls = [f"{r['name']}: {r['compression_note']}" for r in rows if r["compression_ratio"] is None and r["compression_note"]]
     if nulls:
         lines += ["Compression ratio not defined for " + "; ".join(nulls) + ".", ""]

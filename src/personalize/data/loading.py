@@ -7,6 +7,7 @@
 * a folder with ``users.jsonl`` -> :func:`~personalize.data.native.load_native`;
 * ``synthetic-style`` or ``synthetic-pref``, optionally with options:
   ``synthetic-style:seed=3`` or ``synthetic-pref:seed=1,n_users=4,examples_per_user=2``
+  (``split_by=user`` holds different users out for dev and test)
   (the ``source`` string of a synthetic dataset, ``synthetic:<task>:...``, works too);
 * a LaMP task name, ``LaMP-2`` (user split) or ``LaMP-2:time`` (time split) -> the folder that
   ``personalize data download`` filled in the cache.
@@ -33,7 +34,8 @@ from personalize.data.tasks import TASKS, get_task
 from personalize.errors import ConfigError, DataError
 from personalize.paths import personalize_home
 
-_SIZE_OPTIONS = ("seed", "n_users", "items_per_user", "examples_per_user")
+_SIZE_OPTIONS = ("seed", "n_users", "items_per_user", "examples_per_user", "split_by")
+_TEXT_OPTIONS = ("split_by",)
 
 
 def load_dataset(
@@ -88,8 +90,8 @@ def _looks_like_lamp(name: str) -> bool:
     return name.lower().replace("_", "-").startswith("lamp")
 
 
-def _parse_options(options: str, source: str) -> dict[str, int]:
-    params: dict[str, int] = {}
+def _parse_options(options: str, source: str) -> dict[str, int | str]:
+    params: dict[str, int | str] = {}
     for part in filter(None, (p.strip() for p in options.split(","))):
         key, sep, value = part.partition("=")
         key = key.strip()
@@ -98,6 +100,9 @@ def _parse_options(options: str, source: str) -> dict[str, int]:
                 f"{source!r}: bad option {part!r}; use key=value with key one of "
                 + ", ".join(_SIZE_OPTIONS)
             )
+        if key in _TEXT_OPTIONS:
+            params[key] = value.strip()
+            continue
         try:
             params[key] = int(value)
         except ValueError as e:

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from personalize.data.tasks import TaskSpec
+from personalize.errors import ConfigError
 
 HistoryItem = Mapping[str, str]
 """One history item: ``{"id": ..., <task fields>: ...}``, all values strings."""
@@ -69,11 +70,22 @@ class PersonalizationDataset:
         user_id = example_or_user if isinstance(example_or_user, str) else example_or_user.user_id
         return self.profiles[user_id]
 
-    def limit(self, n: int | None) -> PersonalizationDataset:
-        """The first ``n`` examples in file order (and only the profiles they use)."""
+    def limit(self, n: int | None, *, sample: str = "users", seed: int = 0) -> PersonalizationDataset:
+        """``n`` examples (and only the profiles they use), in file order.
+
+        ``sample="users"`` (default) spreads them over the users: users in a seeded random
+        order, one example of each in turn (each user's own in a seeded order), so that a
+        sample of a file ordered by user is not one user's examples. ``sample="first"``: the
+        first ``n`` in file order.
+        """
+        if sample not in LIMIT_SAMPLES:
+            raise ConfigError(f"limit sample must be one of {', '.join(LIMIT_SAMPLES)}, not {sample!r}")
         if n is None or n >= len(self.examples):
             return self
-        examples = self.examples[:n]
+        if sample == "first":
+            examples = self.examples[:n]
+        else:
+            examples = _spread_over_users(self.examples, n, seed)
         users = {e.user_id for e in examples}
         return PersonalizationDataset(
             task=self.task,
@@ -86,3 +98,24 @@ class PersonalizationDataset:
 
     def golds(self) -> dict[str, str]:
         return {e.id: e.output for e in self.examples if e.output is not None}
+
+
+LIMIT_SAMPLES = ("users", "first")
+
+
+def _spread_over_users(examples: list[Example], n: int, seed: int) -> list[Example]:
+    """``n`` of ``examples`` taken round-robin over users (seeded orders), kept in file order."""
+    import random
+
+    rng = random.Random(seed)
+    by_user: dict[str, list[int]] = {}
+    for index, example in enumerate(examples):
+        by_user.setdefault(example.user_id, []).append(index)
+    queues = [rng.sample(indices, len(indices)) for indices in by_user.values()]
+    rng.shuffle(queues)
+    chosen: list[int] = []
+    while len(chosen) < n:
+        for queue in queues:
+            if queue and len(chosen) < n:
+                chosen.append(queue.pop())
+    return [examples[i] for i in sorted(chosen)]

@@ -21,10 +21,19 @@ starts with ``synthetic:``):
     at least ten items), and examples only use pairs that the user's history shows, so the
     answer can always be inferred from the history, and differs between users.
 
-Splits are made **by example**: every user appears in ``train``, ``dev`` and ``test``, each
-with ``examples_per_user`` examples of their own, none of whose sentences occur in the
-user's history or in another split. Per-user methods (adapters, user embeddings) can thus be
-trained on ``train`` and evaluated on ``dev`` for the same users, as with a LaMP time split.
+Two ways to split (the ``split_by`` option):
+
+``example`` (default)
+    Every user appears in ``train``, ``dev`` and ``test``, each with ``examples_per_user``
+    examples of their own, none of whose sentences occur in the user's history or in another
+    split. Per-user methods can be trained on ``train`` and evaluated on ``dev`` for the same
+    users, as with a LaMP time split.
+``user``
+    ``train``, ``dev`` and ``test`` hold **different users** (about 60/20/20%, at least two
+    each), every user with ``examples_per_user`` examples. A held-out user's style as a whole
+    (the tuple of attributes, or the genre ranking) occurs for no training user, while every
+    single attribute value of a held-out user does occur in training: a method can only be right
+    on them by reading their history. This is the probe for personalization.
 
 Everything is drawn from ``random.Random(seed)``: the same seed and sizes give the same data.
 """
@@ -34,10 +43,10 @@ from __future__ import annotations
 import itertools
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 from personalize.data.schema import Example, HistoryItem, PersonalizationDataset, UserProfile
-from personalize.data.tasks import get_task
+from personalize.data.tasks import EXAMPLE_SCORERS, STYLE_ATTRIBUTES, get_task
 from personalize.errors import ConfigError, DataError
 
 SPLITS = ("train", "dev", "test")
@@ -184,29 +193,74 @@ def _check_sizes(n_users: int, items_per_user: int, examples_per_user: int) -> N
             raise ConfigError(f"synthetic data: {name} must be a positive integer, not {value!r}")
 
 
-def _source(task: str, seed: int, n_users: int, items: int, examples: int) -> str:
-    return (
+SPLIT_BY = ("example", "user")
+
+
+def _source(task: str, seed: int, n_users: int, items: int, examples: int, split_by: str = "example") -> str:
+    source = (
         f"synthetic:{task}:seed={seed},n_users={n_users},items_per_user={items},"
         f"examples_per_user={examples}"
+    )
+    # The default is left out so that sources (and cache keys) of earlier runs stay the same.
+    return source if split_by == "example" else f"{source},split_by={split_by}"
+
+
+def _check_split_by(split_by: str) -> None:
+    if split_by not in SPLIT_BY:
+        raise ConfigError(f"synthetic data: split_by must be one of {', '.join(SPLIT_BY)}, not {split_by!r}")
+
+
+def _user_splits(rng: random.Random, attributes: list[tuple[object, ...]]) -> list[str]:
+    """The split of each user for ``split_by=user``: about 20% dev, 20% test, the rest train.
+
+    ``attributes[u]`` are user ``u``'s attribute values (one per position); the draw is
+    repeated until every held-out user's values each occur among the training users, so
+    that nothing a held-out user needs is unseen in training (only its combination is).
+    """
+    n_users = len(attributes)
+    if n_users < 6:
+        raise ConfigError(f"synthetic data: split_by=user needs at least 6 users, not {n_users}")
+    held = max(2, round(0.2 * n_users))
+    for _ in range(1000):
+        order = list(range(n_users))
+        rng.shuffle(order)
+        dev, test, train = order[:held], order[held : 2 * held], order[2 * held :]
+        seen = [{attributes[u][k] for u in train} for k in range(len(attributes[0]))]
+        if all(attributes[u][k] in seen[k] for u in dev + test for k in range(len(seen))):
+            split = ["train"] * n_users
+            for u in dev:
+                split[u] = "dev"
+            for u in test:
+                split[u] = "test"
+            return split
+    raise ConfigError(
+        f"synthetic data: could not split {n_users} users so that every held-out user's attributes "
+        "also occur in training; use more users"
     )
 
 
 def make_style_dataset(
-    n_users: int = 8, items_per_user: int = 12, examples_per_user: int = 4, seed: int = 0
+    n_users: int = 8, items_per_user: int = 12, examples_per_user: int = 4, seed: int = 0,
+    split_by: str = "example",
 ) -> dict[str, PersonalizationDataset]:
     """``{"train", "dev", "test"}`` datasets of the ``synthetic-style`` task (see module doc).
 
     Args:
         n_users: number of users (distinct sign-offs for up to 16).
         items_per_user: history length of every user.
-        examples_per_user: examples per user **in each split**.
+        examples_per_user: examples per user in each split (``split_by=example``), or in the
+            one split the user belongs to (``split_by=user``).
         seed: random seed; same seed and sizes give identical datasets.
+        split_by: ``example`` or ``user`` (see the module doc).
     """
     _check_sizes(n_users, items_per_user, examples_per_user)
+    _check_split_by(split_by)
     spec = get_task("synthetic-style")
     rng = random.Random(seed)
     styles = _draw_styles(rng, n_users)
-    per_user = items_per_user + len(SPLITS) * examples_per_user
+    by_user = split_by == "user"
+    user_split = _user_splits(rng, [astuple(s) for s in styles]) if by_user else None
+    per_user = items_per_user + (1 if by_user else len(SPLITS)) * examples_per_user
     needed = n_users * per_user
     if needed > _N_SENTENCES * _MAX_TAKES:
         raise ConfigError(
@@ -227,17 +281,26 @@ def make_style_dataset(
         )
         profiles[user_id] = UserProfile(user_id, history)
         rest = sentences[items_per_user:]
-        for k, split in enumerate(SPLITS):
+        user_splits = (user_split[u],) if user_split is not None else SPLITS
+        for k, split in enumerate(user_splits):
             for j, sentence in enumerate(rest[k * examples_per_user : (k + 1) * examples_per_user]):
                 examples[split].append(
                     Example(f"{user_id}-{split}-{j:03d}", user_id, STYLE_PROMPT + sentence,
                             style.apply(sentence))
                 )  # fmt: skip
-    source = _source(spec.name, seed, n_users, items_per_user, examples_per_user)
-    return {
-        split: PersonalizationDataset(spec, split, examples[split], dict(profiles), source)
-        for split in SPLITS
-    }
+    source = _source(spec.name, seed, n_users, items_per_user, examples_per_user, split_by)
+    return _datasets(spec, examples, profiles, source, user_split)
+
+
+def _datasets(spec, examples: dict[str, list[Example]], profiles: dict[str, UserProfile], source: str,
+              user_split: list[str] | None) -> dict[str, PersonalizationDataset]:
+    """One dataset per split; with a user split each holds only its own users' profiles."""
+    out = {}
+    for split in SPLITS:
+        users = {e.user_id for e in examples[split]}
+        kept = {u: p for u, p in profiles.items() if user_split is None or u in users}
+        out[split] = PersonalizationDataset(spec, split, examples[split], kept, source)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,23 +371,30 @@ def _item_text(rng: random.Random, pair: tuple[str, str], used: set[str]) -> str
 
 
 def make_preference_dataset(
-    n_users: int = 8, items_per_user: int = 12, examples_per_user: int = 4, seed: int = 0
+    n_users: int = 8, items_per_user: int = 12, examples_per_user: int = 4, seed: int = 0,
+    split_by: str = "example",
 ) -> dict[str, PersonalizationDataset]:
     """``{"train", "dev", "test"}`` datasets of the ``synthetic-pref`` task (see module doc).
 
     Args:
         n_users: number of users (at most 120, one genre ranking each).
         items_per_user: history length of every user (ten or more covers every genre pair).
-        examples_per_user: examples per user **in each split**.
+        examples_per_user: examples per user in each split (``split_by=example``), or in the
+            one split the user belongs to (``split_by=user``).
         seed: random seed; same seed and sizes give identical datasets.
+        split_by: ``example`` or ``user`` (see the module doc).
     """
     _check_sizes(n_users, items_per_user, examples_per_user)
+    _check_split_by(split_by)
     # 10 pairs x 25 cue combinations x 2 orders x 4 templates descriptions per user at most.
     if items_per_user + len(SPLITS) * examples_per_user > 1000:
         raise ConfigError("synthetic-pref: at most 1000 items and examples per user")
     spec = get_task("synthetic-pref")
     rng = random.Random(seed)
     rankings = _draw_rankings(rng, n_users)
+    # a held-out user's ranking is new, but each of its pairwise choices occurs in training
+    user_split = (_user_splits(rng, [tuple(min(p, key=r.index) for p in _PAIRS) for r in rankings])
+                  if split_by == "user" else None)
     profiles: dict[str, UserProfile] = {}
     examples: dict[str, list[Example]] = {s: [] for s in SPLITS}
     for u, ranking in enumerate(rankings):
@@ -346,19 +416,72 @@ def make_preference_dataset(
             )  # fmt: skip
         profiles[user_id] = UserProfile(user_id, tuple(history))
         shown = order[: min(items_per_user, len(order))]  # pairs the history demonstrates
-        for split in SPLITS:
+        for split in (user_split[u],) if user_split is not None else SPLITS:
             for j in range(examples_per_user):
                 pair = rng.choice(shown)
                 text = _item_text(rng, pair, used)
                 examples[split].append(
                     Example(f"{user_id}-{split}-{j:03d}", user_id, PREF_PROMPT + text, choose(pair))
                 )
-    source = _source(spec.name, seed, n_users, items_per_user, examples_per_user)
-    return {
-        split: PersonalizationDataset(spec, split, examples[split], dict(profiles), source)
-        for split in SPLITS
-    }
+    source = _source(spec.name, seed, n_users, items_per_user, examples_per_user, split_by)
+    return _datasets(spec, examples, profiles, source, user_split)
 
+
+# ---------------------------------------------------------------------------------------------
+# Style attributes of an output: what only the user's history can tell
+# ---------------------------------------------------------------------------------------------
+
+_AMERICAN = {british: american for american, british in _BRITISH.items()}
+_SIGNOFFS_LONGEST_FIRST = sorted(_SIGNOFFS, key=len, reverse=True)
+_ENDINGS_LONGEST_FIRST = sorted(_ENDINGS, key=len, reverse=True)
+_WORD_RE = re.compile(r"[a-z0-9]+")
+
+
+def parse_style(text: str) -> dict[str, str | None]:
+    """The style attributes an output shows: ``case``, ``filler``, ``ending``, ``spelling``,
+    ``signoff`` (``None`` where it shows none: no sign-off, no ending, or no word whose spelling
+    differs between British and American English) and ``words``, its neutral content words
+    (lower case, American spelling, filler left out) joined by spaces."""
+    rest = text.strip()
+    signoff = next((s for s in _SIGNOFFS_LONGEST_FIRST if rest.endswith(s)), None)
+    if signoff:
+        rest = rest[: -len(signoff)].rstrip()
+    ending = next((e for e in _ENDINGS_LONGEST_FIRST if rest.endswith(e)), None)
+    body = rest[: -len(ending)] if ending else rest
+    if not any(c.isalpha() for c in body):
+        case = None
+    else:
+        case = "lower" if body == body.lower() else "upper" if body == body.upper() else "as-is"
+    lowered = body.lower()
+    filler = next((f for f in _FILLERS if f and lowered.startswith(f + ",")), None)
+    words = _WORD_RE.findall(lowered[len(filler) + 1 :] if filler else lowered)
+    british = any(w in _AMERICAN for w in words)
+    american = any(w in _BRITISH for w in words)
+    spelling = None if british == american else ("british" if british else "american")
+    neutral = " ".join(_AMERICAN.get(w, w) for w in words)
+    return {"case": case, "filler": filler, "ending": ending, "spelling": spelling, "signoff": signoff,
+            "words": neutral}
+
+
+def style_scores(prediction: str, gold: str) -> dict[str, float | None]:
+    """Per-example style metrics of ``synthetic-style``: for each attribute, 1.0 when the
+    prediction shows the gold's value (no filler where the user uses none counts as a value),
+    ``None`` where the gold shows none (a sentence without a British/American word says
+    nothing about spelling); ``content``: the share of the gold's neutral words that the
+    prediction keeps (spelling and case aside)."""
+    want, got = parse_style(gold), parse_style(prediction)
+    scores: dict[str, float | None] = {}
+    for attribute in STYLE_ATTRIBUTES:
+        if attribute == "spelling" and want["spelling"] is None:
+            scores[attribute] = None
+        else:
+            scores[attribute] = float(got[attribute] == want[attribute])
+    needed = set(want["words"].split())
+    scores["content"] = len(needed & set(got["words"].split())) / len(needed) if needed else None
+    return scores
+
+
+EXAMPLE_SCORERS["synthetic-style"] = style_scores
 
 # ---------------------------------------------------------------------------------------------
 
@@ -375,7 +498,7 @@ def load_synthetic(
     """One split of a synthetic task: ``load_synthetic("synthetic-pref", "train", seed=1)``.
 
     ``sizes`` are passed on to the generator (``n_users``, ``items_per_user``,
-    ``examples_per_user``).
+    ``examples_per_user``, ``split_by``).
     """
     name = get_task(task_name).name
     if name not in _GENERATORS:
@@ -384,7 +507,7 @@ def load_synthetic(
         )
     if split not in SPLITS:
         raise DataError(f"synthetic data has splits {', '.join(SPLITS)}, not {split!r}")
-    unknown = set(sizes) - {"n_users", "items_per_user", "examples_per_user"}
+    unknown = set(sizes) - {"n_users", "items_per_user", "examples_per_user", "split_by"}
     if unknown:
         raise ConfigError(f"unknown synthetic size option(s): {', '.join(sorted(unknown))}")
     return _GENERATORS[name](seed=seed, **sizes)[split]
@@ -393,10 +516,13 @@ def load_synthetic(
 __all__ = [
     "PREF_LABELS",
     "SPLITS",
+    "SPLIT_BY",
     "UserStyle",
     "load_synthetic",
     "make_preference_dataset",
     "make_style_dataset",
+    "parse_style",
+    "style_scores",
     "synthetic_task_names",
     "user_preferences",
     "user_styles",

@@ -69,8 +69,94 @@ class SentenceEncoder:
         return np.asarray(vectors, dtype=np.float32)
 
 
-def load_encoder(name: str = DEFAULT_ENCODER, *, device: str = "auto") -> SentenceEncoder:
-    """Load a sentence encoder by registry name, sentence-transformers id or local path.
+LLM_ENCODER_PREFIX = "llm:"
+
+
+class CharNgramEncoder:
+    """A stylometric encoder: hashed, case-sensitive character n-grams (1 to 4) of the text.
+
+    Authorship attribution has long used character n-grams because they carry what a *style* is
+    made of: letter case, punctuation runs ("!!!", "..."), emoji, hashtags, fillers and
+    spellings ("colour"). MiniLM is uncased and maps most emoji to its unknown token, so an E2P
+    user vector built from it cannot see them. No weights, no download, microseconds per text.
+
+    Each n-gram is hashed (CRC-32, stable across runs and machines) into ``dim`` buckets with a
+    sign from a second hash, so that collisions cancel rather than pile up; counts are
+    log-scaled (``1 + log tf``) and the row L2-normalised. ``encode(texts)`` returns float32
+    ``[len(texts), dim]``, rows of unit norm (all zeros for an empty text).
+    """
+
+    def __init__(self, name: str = "char-ngrams", dim: int = 512, orders: tuple[int, ...] = (1, 2, 3, 4)) -> None:
+        self.name, self.dim, self.orders = name, dim, orders
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+        import zlib
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            counts: dict[str, int] = {}
+            padded = f"\x02{text}\x03"  # start and end marks: "starts with Honestly", "ends with !!!"
+            for n in self.orders:
+                for i in range(len(padded) - n + 1):
+                    gram = padded[i : i + n]
+                    counts[gram] = counts.get(gram, 0) + 1
+            for gram, count in counts.items():
+                key = zlib.crc32(gram.encode("utf-8"))
+                sign = 1.0 if zlib.crc32(gram.encode("utf-8"), 0x9E3779B9) & 1 else -1.0
+                out[row, key % self.dim] += sign * (1.0 + np.log(count))
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
+
+
+class LLMMeanEncoder:
+    """A frozen causal LM as an item encoder: the mean over an item's tokens of one layer's hidden
+    states, L2-normalised.
+
+    Unlike MiniLM (uncased, most emoji unknown to its vocabulary), a byte-level BPE LM sees letter
+    case, punctuation runs and emoji, which is what a user's *style* is made of. Named
+    ``llm:<base model>`` (any name :func:`load_base_model` takes), optionally ``@<layer>``; the
+    default layer is the middle one, whose states describe the text rather than the next token.
+    Runs in fp32 so that cached embeddings do not depend on the machine's bf16 path.
+
+    ``encode(texts)`` returns float32 ``[len(texts), hidden]``, rows of unit norm.
+    """
+
+    def __init__(self, name: str, model_name: str, layer: int | None, device: str) -> None:
+        from personalize.models.llm import load_base_model
+
+        self.name = name
+        loaded = load_base_model(model_name, dtype="fp32", device=device)
+        self._model, self._tokenizer, self._device = loaded.model, loaded.tokenizer, loaded.device
+        n_layers = int(self._model.config.num_hidden_layers)
+        self.layer = n_layers // 2 if layer is None else layer
+        if not 0 <= self.layer <= n_layers:
+            raise PersonalizeError(f"encoder {name!r}: layer must be 0..{n_layers}, not {self.layer}")
+        self.dim = int(self._model.config.hidden_size)
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
+        import torch
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        # sorted by length: little padding; right padding, masked out of the mean
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for first in range(0, len(order), batch_size):
+            rows = order[first : first + batch_size]
+            batch = self._tokenizer([texts[i] or " " for i in rows], return_tensors="pt", padding=True,
+                                    truncation=True, max_length=256, add_special_tokens=False)
+            batch = {k: v.to(self._device) for k, v in batch.items()}
+            with torch.no_grad():
+                states = self._model(**batch, output_hidden_states=True).hidden_states[self.layer].float()
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            pooled = torch.nn.functional.normalize(pooled, dim=-1)
+            out[rows] = pooled.cpu().numpy()
+        return out
+
+
+def load_encoder(name: str = DEFAULT_ENCODER, *, device: str = "auto") -> SentenceEncoder | LLMMeanEncoder | CharNgramEncoder:
+    """Load a sentence encoder by registry name, sentence-transformers id or local path; a base
+    LLM as an encoder (``llm:<model>[@layer]``, see :class:`LLMMeanEncoder`); or ``char-ngrams``,
+    the stylometric :class:`CharNgramEncoder`.
 
     Loaded once per (name, device) per process: every method and cache shares it (it is frozen).
     """
@@ -78,8 +164,16 @@ def load_encoder(name: str = DEFAULT_ENCODER, *, device: str = "auto") -> Senten
 
 
 @functools.lru_cache(maxsize=4)
-def _load_encoder(name: str, dev: str) -> SentenceEncoder:
+def _load_encoder(name: str, dev: str) -> SentenceEncoder | LLMMeanEncoder | CharNgramEncoder:
     from sentence_transformers import SentenceTransformer
+
+    if name == "char-ngrams":
+        return CharNgramEncoder()
+    if name.startswith(LLM_ENCODER_PREFIX):
+        model_name, _, layer = name[len(LLM_ENCODER_PREFIX) :].partition("@")
+        if not model_name or (layer and not layer.isdigit()):
+            raise PersonalizeError(f"encoder {name!r}: use llm:<base model> or llm:<base model>@<layer>")
+        return LLMMeanEncoder(name, model_name, int(layer) if layer else None, dev)
 
     if name in ENCODERS:
         spec = ENCODERS.get(name)

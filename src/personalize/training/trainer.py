@@ -2,8 +2,17 @@
 
 Length-bucketed batches (little padding), AdamW on the adapter's parameters only, linear warm-up
 then cosine decay, gradient accumulation, bf16 autocast where the CPU (or GPU) supports it, loss
-on the answer tokens only, a dev evaluation after every epoch with early stopping on the task's
-metric, an atomic checkpoint every epoch (``--resume`` continues after a kill), seeded.
+on the answer tokens only, an atomic checkpoint every epoch (``--resume`` continues after a kill),
+seeded.
+
+After every epoch the dev answers' teacher-forced loss is measured twice: with each user's own
+history and with another user's (a seeded derangement of the dev users). Their difference, the
+**personalization gap**, shows during training whether the adapter reads the user; the control
+(``prompt``) has none by construction. Model selection and early stopping use the own-history dev
+loss by default (``select_on="dev_loss"``): greedy ROUGE on a few dev examples can fall while the
+adapter learns the user (an answer in the user's style that drops a word scores lower than the
+input copied), so it hid exactly what personalization is. ``select_on="metric"`` selects on the
+task's metric instead, from a greedy dev evaluation (``dev_eval``).
 
 Output folder: the best adapter (``adapter_config.json`` + ``adapter_model.safetensors``),
 ``train_config.json``, ``train_log.jsonl`` (one line per epoch), ``dev/`` (the best dev
@@ -40,7 +49,12 @@ class TrainConfig(JsonConfig):
         method: ``e2p``, ``persoma`` or ``prompt`` (the non-personalized control).
         adapter: the method's settings (e.g. ``{"num_tokens": 1, "placement": "user_start"}``).
         data / task: the data source and task, as for ``personalize eval``.
-        max_train_examples / dev_limit: first N examples of train / dev (``None``: all).
+        max_train_examples / dev_limit: N examples of train / dev (``None``: all), a seeded sample
+            spread over the users (``limit_sample="users"``) or the first N (``"first"``).
+        select_on: ``dev_loss`` (teacher-forced, own history; lower is better) or ``metric``
+            (the task's primary metric on the greedy dev evaluation).
+        dev_eval: run the greedy dev evaluation every epoch (needed for ``select_on="metric"``;
+            otherwise only informative, and it costs a generation pass).
         max_batch_area: cap on ``rows x longest_length**2`` of a training batch (``None``: no
             cap); the default, 2**21, keeps the attention kept for backward near 4 GB on SmolLM2
             (8 rows up to 512 tokens, one row of 1,448).
@@ -80,6 +94,9 @@ class TrainConfig(JsonConfig):
     max_target_tokens: int = 64
     max_train_examples: int | None = None
     dev_limit: int | None = None
+    limit_sample: str = "users"
+    select_on: str = "dev_loss"
+    dev_eval: bool = True
     patience: int = 1
     seed: int = 0
     autocast: bool = True
@@ -88,6 +105,17 @@ class TrainConfig(JsonConfig):
     augment: str = "none"
     augment_per_user: int = 3
     eval: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.select_on not in SELECT_ON:
+            raise ConfigError(f"select_on must be one of {', '.join(SELECT_ON)}, not {self.select_on!r}")
+        if self.select_on == "metric" and not self.dev_eval:
+            raise ConfigError("select_on='metric' needs the greedy dev evaluation (dev_eval: true)")
+        if self.select_on == "dev_loss" and not self.dev_loss:
+            raise ConfigError("select_on='dev_loss' needs the dev loss (dev_loss: true)")
+
+
+SELECT_ON = ("dev_loss", "metric")
 
 
 @contextlib.contextmanager
@@ -216,7 +244,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
     options = EvalOptions.from_dict({"seed": config.seed, **config.eval}, source="eval settings")
     loaded = loaded_model or load_base_model(config.model, dtype=config.dtype, device=config.device)
     tokenizer = loaded.tokenizer
-    train_ds = load_dataset(config.data, config.train_split, config.task).limit(config.max_train_examples)
+    train_ds = load_dataset(config.data, config.train_split, config.task).limit(
+        config.max_train_examples, sample=config.limit_sample, seed=config.seed)
     real_train_examples = len(train_ds.examples)
     paraphraser = None
     if config.augment in NEEDS_PARAPHRASER:
@@ -225,7 +254,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
         paraphraser = ModelParaphraser(loaded, train_ds.task, options.decoding, batch_size=options.batch_size,
                                        show_progress=show_progress)
     train_ds = augment(train_ds, config.augment, config.augment_per_user, config.seed, paraphraser)
-    dev_ds = load_dataset(config.data, config.dev_split, config.task or train_ds.task.name).limit(config.dev_limit)
+    dev_ds = load_dataset(config.data, config.dev_split, config.task or train_ds.task.name).limit(
+        config.dev_limit, sample=config.limit_sample, seed=config.seed)
     task = train_ds.task
 
     features = make_feature_builder(config.method, adapter_config, task)
@@ -249,6 +279,12 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
     if not examples:
         raise ConfigError(f"no training examples with outputs in {train_ds.source} ({config.train_split})")
     dev_examples, dev_splits, dev_targets = tokenized(dev_ds)
+    # the same dev answers with another user's history: the personalization gap of each epoch
+    other_dev = None
+    if features.kind != "none" and len({e.user_id for e in dev_examples}) >= 2:
+        from personalize.data.ablation import shuffle_profiles
+
+        other_dev = shuffle_profiles(dev_ds, config.seed)
     lengths = [len(p) + len(s) + len(t) for (p, s), t in zip(splits, targets)]
     batches = length_buckets(lengths, config.batch_size, config.max_batch_area)
     steps_per_epoch = math.ceil(len(batches) / config.grad_accum)
@@ -317,24 +353,43 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
         state["train_tokens"] += epoch_tokens
 
         model.eval()
-        dev_loss = None
+        dev_loss = dev_loss_other = None
         if config.dev_loss and dev_examples:
-            dev_loss = target_loss(model, dev_ds, dev_examples, dev_splits, dev_targets, features, config.batch_size,
+            def loss_on(dataset):
+                # the same answers in the same order; only whose history each example reads differs
+                kept = [e for e in dataset.examples if e.output is not None]
+                return target_loss(model, dataset, kept, dev_splits, dev_targets, features, config.batch_size,
                                    tokenizer.pad_token_id, use_autocast, device_type)
-        dev = evaluate(SoftPrefixMethod.from_model(model), dev_ds, model=loaded, options=options,
-                       out_dir=out / "dev-last", show_progress=show_progress)
-        value = dev["metrics"][metric]
-        improved = state["best"] is None or (value > state["best"] if higher else value < state["best"])
+
+            dev_loss = loss_on(dev_ds)
+            dev_loss_other = loss_on(other_dev) if other_dev is not None else None
+        dev = None
+        if config.dev_eval:
+            dev = evaluate(SoftPrefixMethod.from_model(model), dev_ds, model=loaded, options=options,
+                           out_dir=out / "dev-last", show_progress=show_progress)
+        if config.select_on == "dev_loss":
+            value, lower_better = dev_loss, True
+        else:
+            value, lower_better = dev["metrics"][metric], not higher
+        improved = state["best"] is None or (value < state["best"] if lower_better else value > state["best"])
         if improved:
             state.update(best=value, best_epoch=epoch + 1, bad_epochs=0)
             model.save_pretrained(out, extra={"task": task.name, "train_config": config.to_dict()})
-            _replace_dir(out / "dev-last", out / "dev")
+            if dev is not None:
+                _replace_dir(out / "dev-last", out / "dev")
         else:
             state["bad_epochs"] += 1
         state["epoch"] = epoch + 1
-        entry = {"epoch": epoch + 1, "train_loss": sum(losses) / len(losses), "dev_loss": dev_loss, "dev": dev["metrics"],
+        gap = dev_loss_other - dev_loss if dev_loss_other is not None and dev_loss is not None else None
+        entry = {"epoch": epoch + 1, "train_loss": sum(losses) / len(losses), "dev_loss": dev_loss,
+                 "dev_loss_other_user": dev_loss_other, "personalization_gap": gap,
+                 "dev": dev["metrics"] if dev is not None else None,
                  "seconds": round(epoch_seconds, 1), "tokens_per_second": round(epoch_tokens / epoch_seconds, 1),
                  "improved": improved}
+        if show_progress:
+            from rich.console import Console
+
+            Console(stderr=True).print(_epoch_line(entry, metric))
         with log_path.open("a") as fh:
             fh.write(json.dumps(entry) + "\n")
         save_checkpoint(out, model.adapter, optimizer, state)
@@ -351,7 +406,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
         "paraphrases_generated": paraphraser.generated if paraphraser is not None else 0,
         "epochs_run": state["epoch"],
         "best_epoch": state["best_epoch"],
-        "best_dev": {metric: state["best"]},
+        "selected_on": config.select_on,
+        "best_dev": {"dev_loss" if config.select_on == "dev_loss" else metric: state["best"]},
         "train_seconds": round(state["train_seconds"], 1),
         "train_tokens_per_second": round(state["train_tokens"] / max(state["train_seconds"], 1e-9), 1),
         "compiled": compiled.enabled,
@@ -364,6 +420,19 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
     }
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _epoch_line(entry: dict[str, Any], metric: str) -> str:
+    """One line per epoch: the losses, the personalization gap and the dev metric."""
+    parts = [f"epoch {entry['epoch']}: train loss {entry['train_loss']:.3f}"]
+    if entry["dev_loss"] is not None:
+        parts.append(f"dev loss {entry['dev_loss']:.3f}")
+    if entry["dev_loss_other_user"] is not None:
+        parts.append(f"with another user's history {entry['dev_loss_other_user']:.3f} "
+                     f"(personalization gap {entry['personalization_gap']:+.3f})")
+    if entry["dev"] is not None:
+        parts.append(f"dev {metric} {entry['dev'][metric]:.3f}")
+    return ", ".join(parts) + (" *" if entry["improved"] else "")
 
 
 @torch.no_grad()

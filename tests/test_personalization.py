@@ -1,0 +1,188 @@
+"""Personalization probes: held-out users, style attributes, user-level intervals, and tests that
+fail when the user stops reaching the model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from personalize.data.loading import load_dataset
+from personalize.data.synthetic import parse_style, style_scores, user_styles
+from personalize.errors import ConfigError
+from personalize.evaluation.gains import cluster_bootstrap, paired_gain
+from personalize.metrics import compute_metrics, per_example_scores
+from personalize.training import TrainConfig, train
+
+USER_SPLIT = "synthetic-style:seed=0,n_users=40,items_per_user=6,examples_per_user=3,split_by=user"
+
+
+def test_user_split_holds_out_whole_users_whose_styles_are_new_but_whose_attributes_are_not() -> None:
+    splits = {s: load_dataset(USER_SPLIT, s) for s in ("train", "dev", "test")}
+    users = {s: {e.user_id for e in d.examples} for s, d in splits.items()}
+    assert users["train"].isdisjoint(users["dev"]) and users["train"].isdisjoint(users["test"])
+    assert users["dev"].isdisjoint(users["test"])
+    assert len(users["dev"]) == len(users["test"]) == 8 and len(users["train"]) == 24
+    for split, dataset in splits.items():
+        assert set(dataset.profiles) == users[split]  # a split carries only its own users' histories
+    styles = dict(zip((f"style-{u:03d}" for u in range(40)), user_styles(40, seed=0)))
+    train_styles = [styles[u] for u in users["train"]]
+    for user in users["test"] | users["dev"]:
+        style = styles[user]
+        assert style not in train_styles
+        for attribute in ("case", "filler", "ending", "spelling", "signoff"):
+            assert getattr(style, attribute) in {getattr(s, attribute) for s in train_styles}
+    again = load_dataset(USER_SPLIT, "test")
+    assert [e.output for e in again.examples] == [e.output for e in splits["test"].examples]
+    assert "split_by=user" in splits["test"].source
+
+
+def test_user_split_refuses_too_few_users_and_unknown_values() -> None:
+    with pytest.raises(ConfigError, match="at least 6 users"):
+        load_dataset("synthetic-pref:n_users=4,split_by=user", "dev")
+    with pytest.raises(ConfigError, match="split_by must be one of"):
+        load_dataset("synthetic-style:split_by=users", "dev")
+
+
+def test_pref_user_split_is_disjoint() -> None:
+    source = "synthetic-pref:seed=1,n_users=20,items_per_user=10,examples_per_user=2,split_by=user"
+    train_users = {e.user_id for e in load_dataset(source, "train").examples}
+    test_users = {e.user_id for e in load_dataset(source, "test").examples}
+    assert train_users and test_users and train_users.isdisjoint(test_users)
+
+
+def test_style_attributes_are_read_back_from_outputs() -> None:
+    style = user_styles(8, seed=3)[0]
+    text = style.apply("My neighbor painted the color of the kitchen this morning.")
+    parsed = parse_style(text)
+    assert (parsed["case"], parsed["filler"], parsed["ending"], parsed["signoff"]) == (
+        style.case if style.case != "as-is" else "as-is", style.filler, style.ending, style.signoff)
+    assert parsed["spelling"] == style.spelling
+    assert parsed["words"] == "my neighbor painted the color of the kitchen this morning"
+    assert parse_style("HONESTLY, MY NEIGHBOUR PAINTED IT!!! #yolo") == {
+        "case": "upper", "filler": "honestly", "ending": "!!!", "spelling": "british", "signoff": "#yolo",
+        "words": "my neighbor painted it"}
+
+
+def test_style_scores_see_each_attribute_and_the_content() -> None:
+    gold = "tbh, my neighbour painted the colour of the kitchen... \U0001f680"
+    assert style_scores(gold, gold) == {"case": 1.0, "filler": 1.0, "ending": 1.0, "spelling": 1.0, "signoff": 1.0,
+                                        "content": 1.0}
+    copied = style_scores("My neighbor painted the color of the kitchen.", gold)
+    assert copied == {"case": 0.0, "filler": 0.0, "ending": 0.0, "spelling": 0.0, "signoff": 0.0, "content": 1.0}
+    lost = style_scores("tbh, my neighbour painted... \U0001f680", gold)
+    assert lost["signoff"] == 1.0 and lost["filler"] == 1.0 and lost["content"] == pytest.approx(3 / 7)
+    # a sentence without a British/American word says nothing about spelling
+    assert style_scores("A friend loved it.", "A friend loved it.")["spelling"] is None
+
+
+def test_style_metrics_are_task_metrics() -> None:
+    dataset = load_dataset(USER_SPLIT, "test")
+    golds = dataset.golds()
+    copied = {e.id: e.input.split("before or after it: ", 1)[1] for e in dataset.examples}
+    metrics = compute_metrics(dataset.task, copied, golds)
+    assert set(metrics) == {"rouge-1", "rouge-L", "bleu", "case", "filler", "ending", "spelling", "signoff", "content"}
+    assert metrics["content"] == 1.0 and metrics["signoff"] == 0.0
+    per = per_example_scores(dataset.task, copied, golds)
+    assert set(next(iter(per.values()))) >= {"rouge-1", "case", "content"}
+
+
+def test_limit_spreads_over_users_unless_asked_for_the_first() -> None:
+    dataset = load_dataset("synthetic-style:n_users=8,examples_per_user=6", "dev")  # ordered by user
+    first = dataset.limit(8, sample="first")
+    assert {e.user_id for e in first.examples} == {"style-000", "style-001"}
+    spread = dataset.limit(8)
+    assert len({e.user_id for e in spread.examples}) == 8
+    assert [e.id for e in dataset.limit(8, seed=1).examples] != [e.id for e in spread.examples]
+    assert [e.id for e in dataset.limit(8).examples] == [e.id for e in spread.examples]
+    with pytest.raises(ConfigError, match="limit sample"):
+        dataset.limit(3, sample="last")
+
+
+def test_cluster_bootstrap_resamples_users_not_examples() -> None:
+    # two users, each with 50 identical deltas: the examples look like 100 certain draws, but
+    # there are only two users, one helped and one not
+    users = ["a"] * 50 + ["b"] * 50
+    delta = [1.0] * 50 + [0.0] * 50
+    stats = cluster_bootstrap(delta, users, seed=0)
+    assert stats["difference"] == pytest.approx(0.5)
+    assert stats["low"] == pytest.approx(0.0) and stats["high"] == pytest.approx(1.0)
+    assert stats["users"] == 2 and stats["n"] == 100
+    flat = cluster_bootstrap(delta, [str(i) for i in range(100)], seed=0)
+    assert flat["high"] - flat["low"] < 0.3  # the example-level interval that claimed too much
+    assert np.isnan(cluster_bootstrap([None, None], ["a", "b"])["difference"])
+
+
+def test_paired_gain_averages_several_references(tiny_model) -> None:
+    dataset = load_dataset("synthetic-pref:n_users=4,examples_per_user=2", "dev")
+    golds = dataset.golds()
+    right = per_example_scores(dataset.task, golds, golds)
+    wrong = per_example_scores(dataset.task, {i: "nonsense" for i in golds}, golds)
+    user_of = {e.id: e.user_id for e in dataset.examples}
+    gains = paired_gain(dataset.task, right, [right, wrong], user_of)
+    assert gains["accuracy"]["difference"] == pytest.approx(0.5)
+    assert gains["accuracy"]["ours"] == 1.0 and gains["accuracy"]["theirs"] == pytest.approx(0.5)
+
+
+# ----------------------------------------------------------------------------------------------
+# the user must reach the model
+
+
+class _ZeroEncoder:
+    """An encoder that sees nothing: every user vector is the same (zero)."""
+
+    dim, name = 32, "zero-test-encoder"
+
+    def encode(self, texts, batch_size: int = 64, show_progress: bool = False):
+        return np.zeros((len(texts), self.dim), dtype=np.float32)
+
+
+def _probe_config(**kw) -> TrainConfig:
+    base = dict(method="e2p", data="synthetic-pref:n_users=6,items_per_user=12,examples_per_user=6",
+                adapter={"num_tokens": 2, "mlp_hidden": 32}, epochs=6, batch_size=6, lr=5e-2, warmup_ratio=0.0,
+                patience=100, dev_eval=False)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _log(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_own_history_beats_another_users_history_during_training(steerable_tiny_model, fake_encoder, tmp_path) -> None:
+    """The dev answers must be clearly more likely with the user's own history than with another
+    user's: the personalization gap that every epoch's log reports. If user features stopped
+    reaching the soft tokens (or the soft tokens the model), this gap would be 0."""
+    train(_probe_config(), tmp_path / "e2p", loaded_model=steerable_tiny_model, show_progress=False)
+    log = _log(tmp_path / "e2p")
+    assert log[-1]["personalization_gap"] > 0.3
+    assert log[-1]["dev_loss_other_user"] == pytest.approx(log[-1]["dev_loss"] + log[-1]["personalization_gap"])
+
+
+def test_with_the_user_features_zeroed_there_is_no_gap(steerable_tiny_model, monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr("personalize.models.load_encoder", lambda name="minilm-l6", device="auto": _ZeroEncoder())
+    monkeypatch.setenv("PERSONALIZE_HOME", str(tmp_path / "home"))
+    train(_probe_config(), tmp_path / "zero", loaded_model=steerable_tiny_model, show_progress=False)
+    log = _log(tmp_path / "zero")
+    assert all(abs(entry["personalization_gap"]) < 1e-5 for entry in log)
+    assert log[-1]["train_loss"] < log[0]["train_loss"]  # it trained; it just cannot tell users apart
+
+
+def test_the_control_logs_no_gap_and_selection_uses_the_dev_loss(steerable_tiny_model, tmp_path) -> None:
+    summary = train(_probe_config(method="prompt", adapter={"num_tokens": 2}, epochs=2), tmp_path / "control",
+                    loaded_model=steerable_tiny_model, show_progress=False)
+    log = _log(tmp_path / "control")
+    assert all(entry["personalization_gap"] is None and entry["dev"] is None for entry in log)
+    assert summary["selected_on"] == "dev_loss"
+    best = min(log, key=lambda entry: entry["dev_loss"])
+    assert summary["best_epoch"] == best["epoch"]
+    assert summary["best_dev"]["dev_loss"] == pytest.approx(best["dev_loss"])
+
+
+def test_selecting_on_the_metric_needs_the_dev_evaluation() -> None:
+    with pytest.raises(ConfigError, match="dev_eval"):
+        _probe_config(select_on="metric", dev_eval=False)
+    with pytest.raises(ConfigError, match="select_on must be"):
+        _probe_config(select_on="rouge")
