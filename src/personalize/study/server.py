@@ -168,16 +168,29 @@ def create_app(study: str | Path):
         Route("/api/judge", judge, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ])
+    return _with_headers(app)
 
-    @app.middleware("http")
-    async def headers(request: Request, call_next: Any) -> Any:
-        response = await call_next(request)
-        response.headers["Content-Security-Policy"] = _CSP
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        return response
 
-    return app
+_HEADERS = [(b"content-security-policy", _CSP.encode()), (b"cache-control", b"no-store"),
+            (b"x-content-type-options", b"nosniff")]
+
+
+def _with_headers(app: Any) -> Any:
+    """ASGI middleware: the CSP (only this server), no caching (a restarted study is never stale)."""
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *_HEADERS]}
+            await send(message)
+
+        await app(scope, receive, send_with_headers)
+
+    return wrapped
 
 
 def serve(study: str | Path, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning",
