@@ -255,8 +255,8 @@ def _study_html(out: Path) -> str:
         return ""
     e = html.escape
     parts = ['<h2 id="study">Preference study</h2>',
-             f'<p class="meta">Blind pairwise judgments from {e(str(result.get("study", "")))}; '
-             f'{e(str(result.get("model", "")))}. 95% intervals: bootstrap over raters and examples.</p>']
+             (f'<p class="meta">Blind pairwise judgments from {e(str(result.get("study", "")))}; '
+              f'{e(str(result.get("model", "")))}. 95% intervals: bootstrap over raters and examples.</p>')]
     for group, ranking in result.get("rankings", {}).items():
         rows = "\n".join(
             f"<tr><td>{m['rank']}</td><td>{e(m['name'])}</td><td>{m['strength']:+.3f}</td>"

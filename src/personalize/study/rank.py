@@ -174,7 +174,7 @@ def rank_group(rows: list[dict[str, Any]], identical: list[dict[str, Any]], meth
             "name": methods[i], "strength": round(float(strengths[i]), 4),
             "low": round(float(low[i]), 4), "high": round(float(high[i]), 4),
             "rank": int(rank[i]), "rank_low": int(np.floor(rank_low[i])), "rank_high": int(np.ceil(rank_high[i])),
-            "wins": int(round(decisive_wins)), "losses": int(round(total[i] - decisive_wins - ties_per[i])),
+            "wins": round(decisive_wins), "losses": round(float(total[i] - decisive_wins - ties_per[i])),
             "ties": int(ties_per[i]), "comparisons": int(total[i]),
             "win_rate": round(float(wins[i] / total[i]), 4) if total[i] else None,
         })

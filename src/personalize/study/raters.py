@@ -159,7 +159,10 @@ def judge_study(path: str | Path, rater: str, *, features: str = "char-tfidf", m
                 from personalize import models
 
                 encoder = models.load_encoder(features, device=device)
-                embed = lambda texts: np.asarray(encoder.encode(texts), dtype=np.float32)  # noqa: E731
+
+                def embed(texts: list[str]) -> np.ndarray:
+                    return np.asarray(encoder.encode(texts), dtype=np.float32)
+
             likeness = UserLikeness(histories, embed)
             users = [r["user_id"] for r in todo]
             left = [(float(x),) for x in likeness.scores([r["left_output"] for r in todo], users)] if todo else []
