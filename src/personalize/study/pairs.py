@@ -208,7 +208,13 @@ def create_study(runs_paths: list[str | Path], out: str | Path, config: StudyCon
         raise ConfigError(f"{out} exists and may hold judgments; give --force to replace it")
     runs = read_runs(runs_paths, config.output)
     source, split, task = _same_data(runs)
-    dataset = load_dataset(data or source, split, task)
+    try:
+        dataset = load_dataset(data or source, split, task)
+    except DataError as exc:
+        if data:
+            raise
+        # results.json records the source as it was given, perhaps relative to another directory
+        raise DataError(f"{exc} (the runs' data source; give --data to read it from elsewhere)") from None
     answered = set.intersection(*(set(r.outputs) for r in runs))
     examples = [e for e in dataset.examples if e.id in answered]
     if not examples:
