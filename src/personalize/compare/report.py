@@ -244,6 +244,33 @@ def _samples_html(out: Path, rows: Sequence[dict[str, Any]], samples: Sequence[d
     return "\n".join(parts) if parts else "<p>No samples (report_samples is 0).</p>"
 
 
+def _study_html(out: Path) -> str:
+    """The "Preference study" section, when ``personalize study rank`` left a ranking in ``out``."""
+    path = out / "study_ranking.json"
+    if not path.is_file():
+        return ""
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return ""
+    e = html.escape
+    parts = ['<h2 id="study">Preference study</h2>',
+             (f'<p class="meta">Blind pairwise judgments from {e(str(result.get("study", "")))}; '
+              f'{e(str(result.get("model", "")))}. 95% intervals: bootstrap over raters and examples.</p>')]
+    for group, ranking in result.get("rankings", {}).items():
+        rows = "\n".join(
+            f"<tr><td>{m['rank']}</td><td>{e(m['name'])}</td><td>{m['strength']:+.3f}</td>"
+            f"<td>[{m['low']:+.3f}, {m['high']:+.3f}]</td><td>{m['wins']}-{m['losses']}-{m['ties']}</td></tr>"
+            for m in ranking["methods"])
+        parts.append(f"<h3>{e(group)}: {ranking['n_judgments']} judgments by {len(ranking['raters'])} rater(s)</h3>\n"
+                     '<table class="results study"><thead><tr><th>rank</th><th>method</th><th>strength</th>'
+                     f"<th>95% interval</th><th>W-L-T</th></tr></thead>\n<tbody>\n{rows}\n</tbody></table>")
+    plot = out / "study_ranking.png"
+    if plot.is_file():
+        parts.append(f'<figure><img id="plot-study" alt="Bradley-Terry strengths" src="{_data_uri(plot)}"></figure>')
+    return "\n".join(parts)
+
+
 def write_report(out_dir: str | Path, rows: Sequence[dict[str, Any]], samples: Sequence[dict[str, Any]],
                  *, meta: dict[str, Any] | None = None) -> Path:
     """Draw the two plots into ``out_dir`` and write ``out_dir/report.html``.
@@ -307,6 +334,7 @@ dashed: Pareto frontier of the model-based methods.</figcaption></figure>
 <h2>Samples</h2>
 <p class="meta">The same examples for every method; answers as scored (after post-processing).</p>
 {_samples_html(out, rows, samples)}
+{_study_html(out)}
 <h2>What is measured</h2>
 <dl>
 {measured}
