@@ -202,17 +202,19 @@ def _read_csv(folder: Path) -> MovieLens:
 def _check_users(data: MovieLens, users: set[int] | None) -> MovieLens:
     """Check that every rating's user is in the users file (where the format has one)."""
     if users is not None:
+        where = data.folder / FORMATS[data.format][0]
+        name = "u.user" if data.format == "ml-100k" else "users.dat"
         rated = set(np.unique(data.users).tolist())
         unknown = sorted(rated - users)
+        if 0 in unknown or 0 in users:
+            raise DataError(f"{where}: user id 0: MovieLens user ids start at 1 (a fake user 0 added?)")
         if unknown:
-            name = "u.user" if data.format == "ml-100k" else "users.dat"
             raise DataError(
-                f"{data.folder}: {len(unknown)} rating user(s) are not in {name} "
+                f"{where}: {len(unknown)} rating user(s) are not in {name} "
                 f"(e.g. {_span(unknown)}; {name} has users {min(users)}-{max(users)}): users added?"
             )
-        expected = set(range(1, len(users) + 1))
-        if users != expected:
-            raise DataError(f"{data.folder}: the users file's ids are not exactly 1..{len(users)}")
+        if users != set(range(1, len(users) + 1)):
+            raise DataError(f"{data.folder / name}: user ids are not exactly 1..{len(users)} (users added?)")
     return data
 
 
@@ -261,12 +263,12 @@ def _check_ratings(data: MovieLens) -> None:
         raise DataError(f"{where}: no ratings")
     users = np.unique(data.users)
     if users[0] < 1:
-        raise DataError(f"{where}: user id {users[0]}: MovieLens user ids start at 1 (a fake user added?)")
+        raise DataError(f"{where}: user id {users[0]}: MovieLens user ids start at 1 (a fake user {users[0]} added?)")
     if len(users) != users[-1]:
-        missing = sorted(set(range(1, int(users[-1]) + 1)) - set(users.tolist()))
+        gap = int(np.flatnonzero(np.diff(np.r_[0, users]) != 1)[0])
         raise DataError(
-            f"{where}: user ids are not 1..{len(users)} without gaps ({len(missing)} missing, "
-            f"e.g. {_span(missing)}; highest {users[-1]}): users added or removed?"
+            f"{where}: user ids are not 1..{len(users)} without gaps: after user {users[gap - 1] if gap else 0} "
+            f"comes user {users[gap]} (highest {users[-1]}): users added or removed?"
         )
     unknown = sorted(set(np.unique(data.items).tolist()) - set(data.movies))
     if unknown:
@@ -353,7 +355,7 @@ def _rows(
             raise DataError(f"{where}: blank line (an edited copy?)")
         if len(parts) != fields:
             raise DataError(f"{where}: expected {fields} fields separated by {sep!r}, got {len(parts)}")
-        if lineno == 1 and header is None and not parts[0].strip().isdigit():
+        if lineno == 1 and header is None and parts[0].strip() and not parts[0].strip().isdigit():
             raise DataError(
                 f"{where}: starts with {sep.join(parts)[:60]!r}, which looks like a header line; "
                 f"the published {path.name} has none (an edited copy)"
