@@ -241,8 +241,8 @@ def test_users_protocol_has_disjoint_users_and_later_records(ml_folder: Path) ->
     assert users["train"].isdisjoint(users["test"]) and users["dev"].isdisjoint(users["test"])
     assert len(users["test"]) == 2 and len(users["dev"]) == 1
     assert all(r.t >= PER_USER - 4 for r in splits["test"]) and len(splits["test"]) == 8
-    other = split_records(read_movielens(ml_folder), MovieLensOptions(protocol="users", seed=5))
-    assert {r.user for r in other["test"]} != users["test"] or True  # seeded; may coincide on 6 users
+    again = split_records(read_movielens(ml_folder), opts)
+    assert [r.id for r in again["test"]] == [r.id for r in splits["test"]]  # seeded: the same split
 
 
 def test_time_protocol_orders_splits_per_user(ml_folder: Path) -> None:

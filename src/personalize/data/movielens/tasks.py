@@ -53,7 +53,7 @@ import functools
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -358,10 +358,6 @@ def load_movielens(
     opts = make_options(str(folder), options).resolved(name)
     source = f"{os.fspath(folder)}:{opts.to_string()}"
     return build_dataset(read_cached(folder), split, name, opts, source)
-
-
-def describe_options(options: MovieLensOptions) -> dict[str, Any]:
-    return asdict(options)
 
 
 __all__ = [
