@@ -144,14 +144,21 @@ def models_info(
 
 @data_app.command("download")
 def data_download(
-    task: str = typer.Argument(..., help="LaMP task, e.g. LaMP-2."),
-    split: str = typer.Option("dev", help="train, dev or test."),
-    kind: str = typer.Option("user", help="user or time split."),
+    task: str = typer.Argument(..., help="LaMP task (e.g. LaMP-2), movielens-100k or movielens-latest-small."),
+    split: str = typer.Option("dev", help="train, dev or test (LaMP)."),
+    kind: str = typer.Option("user", help="user or time split (LaMP)."),
     dest: Optional[Path] = typer.Option(None, help="Folder (default: the personalize cache)."),
     force: bool = typer.Option(False, help="Download again even if cached."),
 ) -> None:
-    """Download a LaMP task's official files into the cache (validated, atomic, with retries)."""
+    """Download a LaMP task's official files, or a MovieLens release from GroupLens, into the cache
+    (verified, atomic, with retries)."""
     from personalize.data.lamp import download_lamp
+    from personalize.data.movielens import MOVIELENS_DOWNLOADS, download_movielens
+
+    if task in MOVIELENS_DOWNLOADS:
+        path = download_movielens(task, dest, force=force)
+        console.print(f"[green]ok[/] {task} verified in {path} (licence: research use, no redistribution)")
+        return
 
     path = download_lamp(task, split, dest, split_kind=kind, force=force)
     console.print(f"[green]ok[/] {task} {split} ({kind} split) in {path}")

@@ -5,6 +5,14 @@
   exactly one of the labels maps to ``-1`` (wrong, in no class). The macro average runs over
   *every* label in the list, a label that never occurs contributing an F1 of 0 — the same as
   ``sklearn.metrics.f1_score(labels=range(len(labels)), average="macro", zero_division=0)``.
+* **ranked binary classification** (``movielens-like``, a task with a ``positive_label``):
+  ``accuracy`` and ``f1`` as above, plus ``auc`` (ROC AUC of the probability of the positive
+  label, scikit-learn's ``roc_auc_score``) and ``user-auc`` (the same within each user, averaged
+  over the users who have both classes, as in CoLLM's UAUC). The probabilities come from the
+  method (label scoring: the softmax of the label log-likelihoods; recommender baselines: their
+  own estimate); without them (free generation, files scored offline) the answer itself is the
+  score (1 for the positive label, 0 for the other, 0.5 for an invalid answer), so AUC is then
+  balanced accuracy. A metric with no defined value (one class only) is ``nan``.
 * **rating** (LaMP-3): ``mae`` and ``rmse`` (official), plus ``accuracy`` (the prediction parses
   to the gold rating exactly; an extra, not a LaMP metric). A prediction is stripped and parsed with
   :func:`float`; one that is not a number is scored as whichever of 1 and 5 the official code
@@ -52,9 +60,18 @@ INVALID_LABEL = -1
 
 
 def compute_metrics(
-    task: TaskSpec, predictions: Mapping[str, str], golds: Mapping[str, str]
+    task: TaskSpec,
+    predictions: Mapping[str, str],
+    golds: Mapping[str, str],
+    *,
+    probabilities: Mapping[str, float] | None = None,
+    owners: Mapping[str, str] | None = None,
 ) -> dict[str, float]:
     """Score ``predictions`` against ``golds`` (both ``id -> output``) for ``task``.
+
+    ``probabilities`` (``id -> P(task.positive_label)``, every id) and ``owners`` (``id -> user``,
+    for ``user-auc``; without it each id is its own user, so ``user-auc`` is ``nan``) matter only
+    for tasks with a ``positive_label``.
 
     Returns:
         A dict with exactly the keys of ``task.metric_names``: ``accuracy``/``f1``,
@@ -94,10 +111,13 @@ def _extra_metrics(task: TaskSpec, preds: list[str], refs: list[str]) -> dict[st
 def _official_metrics(task: TaskSpec, ids: list[str], preds: list[str], refs: list[str]) -> dict[str, float]:
     if task.kind == "classification":
         pred_idx, gold_idx = _class_indices(task, ids, preds, refs)
-        return {
+        scores = {
             "accuracy": float(np.mean(pred_idx == gold_idx)),
             "f1": _macro_f1(pred_idx, gold_idx, len(_labels(task))),
         }
+        if task.positive_label is not None:
+            scores.update(_ranking_metrics(task, ids, pred_idx, gold_idx, probabilities, owners))
+        return scores
     if task.kind == "rating":
         errors = _rating_errors(ids, preds, refs)
         exact = [_parse_rating(p) == _parse_rating(r) for p, r in zip(preds, refs)]
@@ -430,6 +450,42 @@ def _macro_f1(pred: np.ndarray, gold: np.ndarray, n_labels: int) -> float:
     denom = 2 * tp + fp + fn
     f1 = np.divide(2 * tp, denom, out=np.zeros(n_labels, dtype=float), where=denom > 0)
     return float(np.mean(f1))
+
+
+def roc_auc(positive: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC of ``scores`` ``[n]`` for the boolean ``positive`` ``[n]``; ``nan`` with one class.
+
+    Ties count one half (scikit-learn's ``roc_auc_score``)."""
+    if positive.all() or not positive.any():
+        return float("nan")
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(positive, scores))
+
+
+def _ranking_metrics(
+    task: TaskSpec, ids: list[str], pred_idx: np.ndarray, gold_idx: np.ndarray,
+    probabilities: Mapping[str, float] | None, owners: Mapping[str, str] | None,
+) -> dict[str, float]:
+    """``auc`` and ``user-auc`` of P(positive label) (see the module docstring)."""
+    positive_index = _labels(task).index(task.positive_label)
+    positive = gold_idx == positive_index
+    if probabilities is not None:
+        missing = [i for i in ids if i not in probabilities]
+        if missing:
+            raise DataError(f"{len(missing)} id(s) have no probability: {_show_ids(missing)}")
+        scores = np.asarray([float(probabilities[i]) for i in ids], dtype=np.float64)
+    else:
+        scores = np.where(pred_idx == positive_index, 1.0, np.where(pred_idx == INVALID_LABEL, 0.5, 0.0))
+    groups: dict[str, list[int]] = {}
+    for row, example_id in enumerate(ids):
+        groups.setdefault(owners.get(example_id, example_id) if owners else example_id, []).append(row)
+    per_user = [roc_auc(positive[rows], scores[rows]) for rows in groups.values()]
+    per_user = [a for a in per_user if not math.isnan(a)]
+    return {
+        "auc": roc_auc(positive, scores),
+        "user-auc": float(np.mean(per_user)) if per_user else float("nan"),
+    }
 
 
 def _parse_rating(text: str) -> float | None:

@@ -69,6 +69,11 @@ _LAMP_STYLE = {
     "LaMP-7": PromptTemplate('"{text}"', context="{items} are written by a person. Following the given patterns {input}"),
     "synthetic-style": PromptTemplate('"{text}"', context="{items} are written by a person. Following the given patterns {input}"),
     "synthetic-pref": PromptTemplate('the label for "{text}" is "{label}"'),
+    # MovieLens: the history in time order, each movie with the user's own rating
+    "movielens-like": PromptTemplate('"{title}" ({genres}): rated {rating} of 5', joiner="\n",
+                                     context="Movies this user rated before, oldest first:\n{items}\n\n{input}"),
+    "movielens-rating": PromptTemplate('"{title}" ({genres}): rated {rating} of 5', joiner="\n",
+                                       context="Movies this user rated before, oldest first:\n{items}\n\n{input}"),
 }  # fmt: skip
 
 # A structured variant: the history as a bulleted list in front of the request. Small instruct

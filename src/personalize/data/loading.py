@@ -10,7 +10,14 @@
   (``split_by=user`` holds different users out for dev and test)
   (the ``source`` string of a synthetic dataset, ``synthetic:<task>:...``, works too);
 * a LaMP task name, ``LaMP-2`` (user split) or ``LaMP-2:time`` (time split) -> the folder that
-  ``personalize data download`` filled in the cache.
+  ``personalize data download`` filled in the cache;
+* a MovieLens folder (ml-100k, ml-1m or CSV-family files), optionally with options after a
+  colon: ``/data/ml-100k:protocol=users,history=all,shots=64`` ->
+  :func:`~personalize.data.movielens.load_movielens` (task ``movielens-like`` unless
+  ``movielens-rating`` is asked for; options: ``protocol``, ``history``, ``shots``, ``seed``,
+  ``records``, ``per_user``, ``test_users``, ``dev_users``); ``movielens-100k`` and
+  ``movielens-latest-small`` (with the same options) name the folders that
+  ``personalize data download`` fills.
 
 An existing path always wins over a name.
 """
@@ -27,6 +34,8 @@ from personalize.data.lamp import (
     load_lamp,
     read_lamp_task,
 )
+from personalize.data.movielens import MOVIELENS_DOWNLOADS, detect_format, load_movielens, movielens_dir
+from personalize.data.movielens import parse_options as parse_movielens_options
 from personalize.data.native import USERS_FILE, load_native
 from personalize.data.schema import PersonalizationDataset
 from personalize.data.synthetic import load_synthetic, synthetic_task_names
@@ -57,6 +66,10 @@ def load_dataset(
     """
     text = str(source)
     path = Path(text).expanduser()
+    movielens = _movielens_source(text)
+    if movielens is not None:
+        folder, options = movielens
+        return load_movielens(folder, split, task, **{**options, **kw})
     if path.exists():
         if kw:
             raise ConfigError(f"options {', '.join(sorted(kw))} only apply to synthetic sources")
@@ -84,6 +97,27 @@ def load_dataset(
         + ", ".join(n for n, s in TASKS.items() if s.is_lamp)
         + ")"
     )
+
+
+def _movielens_source(text: str) -> tuple[Path, dict[str, Any]] | None:
+    """``(folder, options)`` when ``text`` is a MovieLens folder or download name, with or
+    without ``:options``; ``None`` otherwise."""
+    head, sep, options = text.rpartition(":")
+    candidates = [(text, "")]
+    if sep and ("=" in options or not options):
+        candidates.append((head, options))
+    for where, opts in candidates:
+        name = where.strip()
+        if name in MOVIELENS_DOWNLOADS:
+            folder = movielens_dir(name)
+            if detect_format(folder) is None:
+                raise DataError(f"{name} is not downloaded yet (looked in {folder}); run "
+                                f"`personalize data download {name}`")
+            return folder, parse_movielens_options(opts, text)
+        folder = Path(where).expanduser()
+        if folder.is_dir() and detect_format(folder) is not None:
+            return folder, parse_movielens_options(opts, text)
+    return None
 
 
 def _looks_like_lamp(name: str) -> bool:
@@ -136,7 +170,7 @@ def _load_folder(path: Path, split: str, task: str | None) -> PersonalizationDat
             + ", ".join(lamp_splits)
         )
     raise DataError(
-        f"{path}: not a dataset folder (no {split}_questions.json and no {USERS_FILE})"
+        f"{path}: not a dataset folder (no {split}_questions.json, no {USERS_FILE}, no MovieLens files)"
     )
 
 

@@ -30,12 +30,25 @@ class UserProfile:
 
 @dataclass(frozen=True)
 class Example:
-    """One query for one user; ``output`` is ``None`` when no gold is known (e.g. a test split)."""
+    """One query for one user; ``output`` is ``None`` when no gold is known (e.g. a test split).
+
+    ``user_id`` keys the profile the query comes with. Where every query has its own history
+    (MovieLens records), that key is per query and ``person`` names the real user behind it (for
+    per-user metrics); ``item`` is the target item's id where the source has one (recommender
+    baselines look items up by it). Both are ``None`` elsewhere.
+    """
 
     id: str
     user_id: str
     input: str
     output: str | None
+    person: str | None = None
+    item: str | None = None
+
+    @property
+    def owner(self) -> str:
+        """The real user this query is about: ``person`` where set, else ``user_id``."""
+        return self.person if self.person is not None else self.user_id
 
 
 @dataclass
@@ -47,6 +60,9 @@ class PersonalizationDataset:
         split: ``train``/``dev``/``test`` or whatever the source calls it.
         source: where the data came from (a path, or ``synthetic:<task>:seed=<n>``).
         skipped: records dropped while loading, by reason, so that nothing is lost silently.
+        train_source: a source for :func:`~personalize.data.load_dataset` whose ``train`` split
+            is this dataset's training data (MovieLens sets it, so that model-free recommenders
+            fit item statistics on the training records of the same protocol); ``None`` if unknown.
     """
 
     task: TaskSpec
@@ -55,6 +71,7 @@ class PersonalizationDataset:
     profiles: dict[str, UserProfile]
     source: str
     skipped: dict[str, int] = field(default_factory=dict)
+    train_source: str | None = None
 
     @property
     def synthetic(self) -> bool:
@@ -94,6 +111,7 @@ class PersonalizationDataset:
             profiles={u: p for u, p in self.profiles.items() if u in users},
             source=self.source,
             skipped=dict(self.skipped),
+            train_source=self.train_source,
         )
 
     def golds(self) -> dict[str, str]:

@@ -33,6 +33,9 @@ class TaskSpec:
         extra_metrics: task-specific per-example metrics beside the kind's official ones, each a
             mean over the examples where it applies; computed by the scorer registered for this
             task in :data:`EXAMPLE_SCORERS` (e.g. synthetic-style's per-attribute accuracies).
+        positive_label: for a binary classification task scored by ranking (``movielens-like``:
+            ``"Yes"``): the label whose probability is ranked, adding ``auc`` and ``user-auc``
+            (the mean AUC over users with both classes) to the metrics.
     """
 
     name: str
@@ -47,6 +50,7 @@ class TaskSpec:
     synthetic: bool = False
     query_marker: str | None = None
     extra_metrics: tuple[str, ...] = ()
+    positive_label: str | None = None
 
     def query_text(self, input_text: str) -> str:
         """The part of an input that describes the current item (for retrieval and encoding):
@@ -61,6 +65,8 @@ class TaskSpec:
 
     @property
     def metric_names(self) -> tuple[str, ...]:
+        if self.kind == "classification" and self.positive_label is not None:
+            return ("accuracy", "f1", "auc", "user-auc")
         return {
             "classification": ("accuracy", "f1"),
             "rating": ("mae", "rmse", "accuracy"),
@@ -121,6 +127,15 @@ for _spec in (
              ("text", "label"), ("text",), label_field="label",
              labels=("mystery", "romance", "science", "history", "travel"),
              max_new_tokens=4, synthetic=True),
+    # MovieLens (personalize.data.movielens): one record per rating, the earlier ratings as history.
+    TaskSpec("movielens-like", "classification",
+             "MovieLens: will the user like the target movie (rating > 3)? TALLRec's task",
+             ("title", "year", "genres", "rating", "liked", "text"), ("text",), label_field="liked",
+             labels=("Yes", "No"), max_new_tokens=4, query_marker="Whether the user will like the target movie ",
+             positive_label="Yes"),
+    TaskSpec("movielens-rating", "rating", "MovieLens: the user's rating of the target movie, 1 to 5",
+             ("title", "year", "genres", "rating", "liked", "text"), ("text",), label_field="rating",
+             labels=RATING_LABELS, max_new_tokens=4, query_marker="How would the user rate the movie "),
 ):  # fmt: skip
     TASKS.register(_spec.name, _spec)
 

@@ -148,6 +148,7 @@ def evaluate(
         model_name=model.name if model is not None else None,
         encoder_factory=encoder_factory,
         seed=options.seed,
+        train_source=dataset.train_source,
     )
     method.setup(ctx)
     mode = options.resolved_mode(task) if method.needs_model else "direct"
@@ -155,6 +156,9 @@ def evaluate(
     label_ids = label_token_ids(model.tokenizer, list(task.labels), append_eos=options.label_eos) if mode == "score" else None
 
     predictions: dict[str, str] = {}
+    # P(positive label) per example, for the AUC of tasks that rank (task.positive_label)
+    probabilities: dict[str, float] = {}
+    positive = task.labels.index(task.positive_label) if task.positive_label and task.labels else None
     records: list[dict[str, Any]] = []
     start = time.perf_counter()
     examples = dataset.examples
@@ -170,7 +174,10 @@ def evaluate(
                 for e, p in zip(batch, profiles):
                     answer = method.predict_direct(e, p)
                     predictions[e.id] = answer
-                    records.append({"id": e.id, "raw": answer, "prompt_tokens": 0, "context_tokens": 0})
+                    record = {"id": e.id, "raw": answer, "prompt_tokens": 0, "context_tokens": 0}
+                    if positive is not None and (prob := method.predict_probability(e, p)) is not None:
+                        probabilities[e.id] = record["p_positive"] = float(prob)
+                    records.append(record)
             else:
                 prepared = method.prepare(batch, profiles)
                 device = model.device
@@ -199,6 +206,9 @@ def evaluate(
                         record.update(prepared.details[i])
                     if mode == "score":
                         record["label_logprobs"] = [round(float(x), 4) for x in scores[i].tolist()]
+                        if positive is not None:
+                            # the labels' softmax: P(positive) among the allowed answers only
+                            probabilities[e.id] = record["p_positive"] = float(torch.softmax(scores[i].float(), -1)[positive])
                     records.append(record)
             if progress:
                 elapsed = time.perf_counter() - start
@@ -210,7 +220,9 @@ def evaluate(
 
     golds = dataset.golds()
     scored = {k: v for k, v in predictions.items() if k in golds}
-    metrics = compute_metrics(task, scored, golds) if golds else {}
+    ranked = probabilities if len(probabilities) == len(predictions) else None  # all or nothing
+    owners = {e.id: e.owner for e in examples}
+    metrics = compute_metrics(task, scored, golds, probabilities=ranked, owners=owners) if golds else {}
     results: dict[str, Any] = {
         "task": task.name,
         "synthetic": task.synthetic,
@@ -226,6 +238,7 @@ def evaluate(
         "max_new_tokens": max_new if mode == "generate" else None,
         "model": model.info() if model is not None else None,
         "metrics": metrics,
+        **({"auc_from": "probabilities" if ranked else "answers"} if positive is not None else {}),
         "mean_context_tokens": float(np.mean([r["context_tokens"] for r in records])),
         "mean_prompt_tokens": float(np.mean([r["prompt_tokens"] for r in records])),
         "wall_seconds": round(wall, 3),

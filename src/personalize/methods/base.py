@@ -37,6 +37,7 @@ class MethodContext:
     model_name: str | None = None
     encoder_factory: Callable[[], Any] | None = None
     seed: int = 0
+    train_source: str | None = None  # the evaluated dataset's `train_source` (recommender baselines fit there)
 
 
 @dataclass
@@ -91,6 +92,11 @@ class Method(ABC):
     # Model-free methods override this; model-based methods override `prepare`.
     def predict_direct(self, example: Example, profile: UserProfile) -> str:
         raise NotImplementedError
+
+    def predict_probability(self, example: Example, profile: UserProfile) -> float | None:
+        """Model-free methods that rank (the recommender baselines): their probability of the
+        task's ``positive_label``, for AUC; ``None`` (the default): the answer is the only score."""
+        return None
 
     def session(self, prepared: PreparedBatch | None = None) -> contextlib.AbstractContextManager:
         """Context in which the base model runs for this method's batches (generation and label
