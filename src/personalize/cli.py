@@ -375,7 +375,18 @@ def print_comparison(rows: list[dict[str, Any]], title: str) -> None:
     for cells in body:
         table.add_row(*cells)
     # A pipe or log file gets the whole table rather than rich's 80-column default.
-    (console if console.is_terminal else Console(width=max(console.width, 200))).print(table)
+    wide = console if console.is_terminal else Console(width=max(console.width, 200))
+    wide.print(table)
+    from personalize.compare.runner import attribute_cells
+
+    attributes = attribute_cells(rows)
+    if attributes is not None:
+        extra = Table(title="with each user's own history / with another user's")
+        for i, header in enumerate(attributes[0]):
+            extra.add_column(header, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        for cells in attributes[1]:
+            extra.add_row(*cells)
+        wide.print(extra)
 
 
 def _print_results(results: dict[str, Any]) -> None:

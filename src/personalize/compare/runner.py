@@ -367,7 +367,7 @@ def _user_gain(method: Any, dataset: PersonalizationDataset, loaded: Any, config
                         "shuffle_profiles": True, "derangement_seed": seed + k})
         others.append(per_example_scores(dataset.task, read_lamp_outputs(target / "predictions.json")[1], golds))
         dirs.append(target.name)
-    user_of = {e.id: e.user_id for e in dataset.examples}
+    user_of = {e.id: e.owner for e in dataset.examples}
     gains = paired_gain(dataset.task, own_scores, others, user_of, seed=seed)
     task = dataset.task
     return {"metric": task.primary_metric, "higher_is_better": task.higher_is_better, **gains[task.primary_metric],
@@ -381,7 +381,7 @@ def _row_differences(rows: list[dict[str, Any]], scores: dict[str, dict[str, dic
     its ``control`` row (what reading the user adds at the same size), user-level intervals."""
     from personalize.evaluation.gains import paired_gain
 
-    user_of = {e.id: e.user_id for e in dataset.examples}
+    user_of = {e.id: e.owner for e in dataset.examples}
     task = dataset.task
     none_row = next((r["name"] for r in rows if r["method"] == "none"), None)
     controls = {spec.name: spec.control for spec in config.methods}

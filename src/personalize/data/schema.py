@@ -128,7 +128,7 @@ def _spread_over_users(examples: list[Example], n: int, seed: int) -> list[Examp
     rng = random.Random(seed)
     by_user: dict[str, list[int]] = {}
     for index, example in enumerate(examples):
-        by_user.setdefault(example.user_id, []).append(index)
+        by_user.setdefault(example.owner, []).append(index)
     queues = [rng.sample(indices, len(indices)) for indices in by_user.values()]
     rng.shuffle(queues)
     chosen: list[int] = []
