@@ -38,3 +38,8 @@ class SoftPrefixConfig(JsonConfig):
     lora_rank: int = 0
     lora_alpha: float = 16.0
     lora_targets: tuple[str, ...] | list[str] = ("q_proj", "v_proj")
+
+    def __post_init__(self) -> None:
+        from personalize.validation import check_soft_config
+
+        check_soft_config(self)
