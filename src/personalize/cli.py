@@ -332,7 +332,6 @@ def eval_cmd(
     if limit is not None and limit <= 0:
         raise ConfigError("--limit must be positive")
     check_device(device)
-    lock = OutputLock(out).acquire()  # also proves --out writable before anything runs
     dataset = load_dataset(data, split, task).limit(limit)
     if shuffle_profiles:
         from personalize.data.ablation import shuffle_profiles as shuffled
@@ -344,6 +343,7 @@ def eval_cmd(
         "decoding": {"max_new_tokens": max_new_tokens, "no_repeat_ngram_size": no_repeat_ngram,
                      "repetition_penalty": repetition_penalty, "postprocess": postprocess},
     }, source="command line")
+    lock = OutputLock(out).acquire()  # also proves --out writable, once every setting is known good
     loaded = None
     if chosen.needs_model:
         with console.status(f"loading {model} ..."):

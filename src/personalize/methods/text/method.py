@@ -106,7 +106,7 @@ class TextMethod(Method):
             prompts.append(built)
             details.append({"used_items": built.used_items, "truncated_items": built.truncated_items})
             budget = self.config.max_prompt_tokens
-            if budget is not None and built.tokens > budget:
+            if budget is not None and built.prompt_tokens > budget:
                 # The rule: history items give way to the budget, the input is never cut; a prompt
                 # whose input alone exceeds it is marked, and the harness counts and reports it.
                 details[-1]["over_budget"] = True
