@@ -611,6 +611,10 @@ def main(argv: Optional[list[str]] = None) -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
+    except SystemExit as exc:
+        if exc.code == 130:  # typer turns Ctrl-C into a silent exit 130
+            err_console.print("interrupted")
+        raise
     except OSError as exc:  # a full disk, a read-only folder, a vanished file
         if _DEBUG["on"]:
             traceback.print_exc()

@@ -64,13 +64,17 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def _write_all(fh: Any, data: bytes) -> None:
+    fh.write(data)  # one seam, so that tests can simulate a full disk without root
+
+
 def _write_temp(path: Path, data: bytes) -> Path:
     """``data`` in a new temporary file beside ``path`` (flushed to disk); removed on failure."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            _write_all(fh, data)
             fh.flush()
             # A delayed ENOSPC (a file system that allocates on flush) must surface here, before
             # the rename, not later as a silently empty file.
@@ -151,16 +155,20 @@ def ensure_writable_dir(path: str | Path, option: str = "--out") -> Path:
         raise ConfigError(f"{option} {path} is a file, not a folder; choose a folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test-")
-        try:
-            os.write(fd, b"x")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-            os.unlink(probe)
+        _probe(path)
     except OSError as exc:
         raise OutputError(f"{option} {path} is not writable: " + describe_os_error(exc)) from None
     return path
+
+
+def _probe(folder: Path) -> None:
+    fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test-")
+    try:
+        os.write(fd, b"x")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        os.unlink(probe)
 
 
 class OutputLock:

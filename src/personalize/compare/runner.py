@@ -277,7 +277,10 @@ def check_adapters(config: ComparisonConfig) -> None:
             raise ConfigError(
                 f"method {spec.name!r}: no trained adapter in {path} (it needs {' and '.join(ADAPTER_FILES)}); "
                 f"train it first: personalize train --method {spec.method} --data {config.data}{task} --out {path}")
-        saved = check_adapter_folder(path)["method"]
+        try:
+            saved = check_adapter_folder(path)["method"]
+        except PersonalizeError as exc:
+            raise type(exc)(f"method {spec.name!r}: {exc}") from None
         if saved != spec.method:
             raise ConfigError(f"method {spec.name!r}: {path} holds a {saved!r} adapter, not {spec.method!r}")
 

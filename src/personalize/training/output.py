@@ -59,10 +59,13 @@ def guard_output(train: F) -> F:
     @functools.wraps(train)
     def guarded(config: Any, out_dir: str | Path, *args: Any, resume: bool = False, replace: bool = False,
                 **kwargs: Any) -> Any:
+        from personalize.modeling import ADAPTERS  # importing modeling registers every adapter kind
         from personalize.validation import check_device
 
         if kwargs.get("loaded_model") is None:
             check_device(config.device)
+        # the adapter settings too, before the folder is created or locked
+        ADAPTERS.get(config.method).config_class.from_dict(config.adapter, source="adapter settings")
         out = Path(out_dir)
         with OutputLock(out):
             check_train_output(out, resume=resume, replace=replace)
