@@ -41,7 +41,8 @@ class TextConfig(JsonConfig):
         # Checked here, not in setup(), so that a typo fails before any model is loaded.
         from personalize.validation import check_int
 
-        check_int("k (--k)", self.k, minimum=0)
+        if self.k < 0:
+            raise ConfigError(f"k must be >= 0, got {self.k} (--k)")
         check_int("max_prompt_tokens (--max-prompt-tokens)", self.max_prompt_tokens, minimum=1, allow_none=True)
         check_int("text setting max_item_tokens", self.max_item_tokens, minimum=1, allow_none=True)
         from personalize.retrieval import RETRIEVERS
