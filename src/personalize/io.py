@@ -64,6 +64,12 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _write_all(fh: Any, data: bytes) -> None:
     fh.write(data)  # one seam, so that tests can simulate a full disk without root
 
@@ -73,6 +79,7 @@ def _write_temp(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would make results private to their writer
         with os.fdopen(fd, "wb") as fh:
             _write_all(fh, data)
             fh.flush()
