@@ -89,7 +89,7 @@ def check_train_config(cfg: Any) -> None:
 
 def check_soft_config(cfg: Any) -> None:
     """Ranges shared by every soft-token adapter config."""
-    check_int("num_tokens (--num-tokens)", cfg.num_tokens, minimum=1, maximum=MAX_SOFT_TOKENS)
+    check_int("num_tokens (--num-tokens)", cfg.num_tokens, minimum=getattr(cfg, "min_tokens", 1), maximum=MAX_SOFT_TOKENS)
     check_int("adapter setting max_items", cfg.max_items, minimum=1, allow_none=True)
     check_int("adapter setting lora_rank", cfg.lora_rank, minimum=0)
     check_float("adapter setting lora_alpha", cfg.lora_alpha, minimum=0, exclusive_minimum=True)
