@@ -28,8 +28,8 @@ from personalize.config import JsonConfig
 from personalize.errors import ConfigError
 from personalize.evaluation.harness import EvalOptions, evaluate, seed_everything
 from personalize.evaluation.provenance import git_commit, machine, now_iso, package_versions
-from personalize.models.llm import decoder_layers
 from personalize.io import atomic_write_json
+from personalize.models.llm import decoder_layers
 from personalize.training.checkpoint import load_checkpoint, save_checkpoint
 from personalize.training.output import guard_output
 
