@@ -593,7 +593,7 @@ def _error_line(kind: str, message: str) -> None:
     err_console.print(f"[bold red]{kind}:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     """Run the CLI: every failure is one line on stderr and exit status 2 (130 for Ctrl-C);
     ``--debug`` (or ``PERSONALIZE_DEBUG=1``) adds the traceback."""
     import traceback
@@ -623,7 +623,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     except MemoryError:
         _error_line("error", "out of memory; try a smaller --batch-size or --limit")
         sys.exit(2)
-    except Exception as exc:  # a bug: still one line, the traceback on request
+    except Exception as exc:  # noqa: BLE001 - a bug: still one line, the traceback on request
         if _DEBUG["on"]:
             traceback.print_exc()
         first = str(exc).splitlines()[0] if str(exc) else ""
