@@ -27,6 +27,13 @@ app.add_typer(data_app, name="data")
 
 console = Console()
 err_console = Console(stderr=True)
+_DEBUG = {"on": bool(os.environ.get("PERSONALIZE_DEBUG"))}
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="On an error, also print the Python traceback.")) -> None:
+    if debug:
+        _DEBUG["on"] = True
 
 
 def _quiet_libraries() -> None:
@@ -56,13 +63,23 @@ def _parse_settings(settings: Optional[str]) -> dict[str, Any]:
     """``--settings`` is inline JSON or the path of a JSON file."""
     if not settings:
         return {}
-    text = Path(settings).read_text() if Path(settings).is_file() else settings
     try:
+        text = Path(settings).read_text(encoding="utf-8") if Path(settings).is_file() else settings
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (OSError, ValueError) as exc:
         raise ConfigError(f"--settings is neither a JSON file nor valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError("--settings must be a JSON object")
+    return data
+
+
+def _read_json_object(path: Path, option: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # ValueError: malformed JSON or not UTF-8
+        raise ConfigError(f"{option} {path}: cannot read a JSON object ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{option} {path}: expected a JSON object, got {type(data).__name__}")
     return data
 
 
@@ -268,9 +285,9 @@ def _build_method(method: Optional[str], adapter: Optional[Path], settings: dict
     from personalize.methods import make_method
 
     if adapter is not None:
-        from personalize.modeling import read_adapter_config
+        from personalize.validation import check_adapter_folder
 
-        saved = read_adapter_config(adapter)["method"]
+        saved = check_adapter_folder(adapter)["method"]
         if method is not None and method != saved:
             raise ConfigError(f"--method {method} but {adapter} holds a {saved!r} adapter")
         return make_method(saved, {**settings, "adapter": str(adapter)})
@@ -318,8 +335,12 @@ def eval_cmd(
     from personalize.evaluation import EvalOptions, evaluate
     from personalize.models import load_base_model, load_encoder
 
+    from personalize.io import OutputLock
+    from personalize.validation import check_device
+
     if limit is not None and limit <= 0:
         raise ConfigError("--limit must be positive")
+    check_device(device)
     dataset = load_dataset(data, split, task).limit(limit, sample=limit_sample, seed=seed)
     if shuffle_profiles:
         from personalize.data.ablation import shuffle_profiles as shuffled
@@ -331,6 +352,7 @@ def eval_cmd(
         "decoding": {"max_new_tokens": max_new_tokens, "no_repeat_ngram_size": no_repeat_ngram,
                      "repetition_penalty": repetition_penalty, "postprocess": postprocess},
     }, source="command line")
+    lock = OutputLock(out).acquire()  # also proves --out writable, once every setting is known good
     loaded = None
     if chosen.needs_model:
         with console.status(f"loading {model} ..."):
@@ -341,6 +363,7 @@ def eval_cmd(
                        encoder_factory=lambda: load_encoder(encoder, device=device),
                        extra={"limit": limit, "limit_sample": limit_sample, "encoder": encoder,
                               "shuffle_profiles": shuffle_profiles})
+    lock.release()
     _print_results(results)
     console.print(f"results in {out}/results.json")
 
@@ -358,9 +381,14 @@ def compare_cmd(
 
     if limit is not None and limit <= 0:
         raise ConfigError("--limit must be positive")
+    from personalize.io import OutputLock
+    from personalize.validation import check_device
+
     cfg = load_comparison_config(config)
+    check_device(cfg.device)
     target = out or Path("runs") / "compare" / cfg.name
-    rows = run_comparison(cfg, target, limit=limit, log=lambda line: console.print(line, markup=False, highlight=False))
+    with OutputLock(target):
+            rows = run_comparison(cfg, target, limit=limit, log=lambda line: console.print(line, markup=False, highlight=False))
     print_comparison(rows, f"{cfg.name} (baseline for compression: {cfg.baseline or 'none'})")
     console.print(f"report in {target / 'report.html'}  (table: {target / 'comparison.md'})")
 
@@ -479,6 +507,17 @@ def bench_cmd(
     unknown = [m for m in names if m not in PRESETS]
     if unknown:
         raise ConfigError(f"unknown bench method(s) {unknown}; known: {', '.join(PRESETS)}")
+    from personalize.io import atomic_write_text, ensure_writable_dir
+    from personalize.validation import check_device, check_int
+
+    for name, values, minimum in (("--batch-sizes", ints(batch_sizes), 1), ("--history-lengths", ints(history_lengths), 1),
+                                  ("--repeats", [repeats], 1), ("--new-tokens", [new_tokens], 1)):
+        for value in values:
+            check_int(name, value, minimum=minimum)
+    if not ints(batch_sizes):
+        raise ConfigError("--batch-sizes needs at least one batch size")
+    check_device(device)
+    ensure_writable_dir(out)
     options = BenchOptions(methods=names, batch_sizes=ints(batch_sizes), repeats=repeats, new_tokens=new_tokens,
                            history_lengths=ints(history_lengths), cold=cold,
                            prefix_cache=prefix_cache)
@@ -495,8 +534,8 @@ def bench_cmd(
     result["ratios"] = ratios(result["rows"])
     result.update(model=loaded.info(), data=dataset.source, versions=package_versions(), machine=machine(), git=git_commit(), created=now_iso())
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "bench.md").write_text(markdown(result))
+    atomic_write_text(out / "bench.json", json.dumps(result, indent=2) + "\n")
+    atomic_write_text(out / "bench.md", markdown(result))
     console.print(markdown(result), markup=False, highlight=False)
     console.print(f"results in {out}/bench.json and bench.md")
 
@@ -537,12 +576,16 @@ def train_cmd(
                                                      "model); LaMP-7."),
     augment_per_user: Optional[int] = typer.Option(None, help="Profile items turned into examples per training user."),
     resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
+    replace: bool = typer.Option(False, help="Overwrite the adapter (and training run) already in --out; "
+                                             "without it such a folder is refused."),
 ) -> None:
     """Train a soft-token adapter with the base LLM frozen; the best dev epoch is kept."""
     _quiet_libraries()
     from personalize.training import TrainConfig, train
 
-    base = json.loads(config.read_text()) if config is not None else {}
+    base = _read_json_object(config, "--config") if config is not None else {}
+    if not isinstance(base.get("adapter", {}), dict):
+        raise ConfigError(f"--config {config}: 'adapter' must be a JSON object")
     adapter = {**base.get("adapter", {}), **_parse_settings(settings)}
     if num_tokens is not None:
         adapter["num_tokens"] = num_tokens
@@ -557,7 +600,7 @@ def train_cmd(
                  "patience": patience, "dev_eval": dev_eval}
     merged = {**base, **{k: v for k, v in overrides.items() if v is not None}, "adapter": adapter}
     cfg = TrainConfig.from_dict(merged, source=str(config) if config else "command line")
-    summary = train(cfg, out, resume=resume)
+    summary = train(cfg, out, resume=resume, replace=replace)
     console.print(f"[green]done[/]: best dev {summary['best_dev']} at epoch {summary['best_epoch']}, "
                   f"{summary['trainable_parameters']:,} trainable parameters, {summary['train_seconds']:.0f} s, "
                   f"{summary['train_tokens_per_second']:.0f} tok/s; adapter in {out}")
@@ -681,19 +724,51 @@ def study_rank(
     console.print(f"ranking in {json_path}, plot {plot_path}" + (f", report {page}" if page else ""), highlight=False)
 
 
-def main() -> None:
-    try:
-        app()
-    except PersonalizeError as exc:
-        kind = "data error" if isinstance(exc, DataError) else "error"
-        from rich.markup import escape
+def _error_line(kind: str, message: str) -> None:
+    from rich.markup import escape
 
-        # soft_wrap: one line however long (paths, id lists); escape: "[...]" in a message is text
-        err_console.print(f"[bold red]{kind}:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
+    # one line however long (paths, id lists): newlines folded, soft_wrap; escape: "[...]" is text
+    message = " ".join(message.split())
+    err_console.print(f"[bold red]{kind}:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI: every failure is one line on stderr and exit status 2 (130 for Ctrl-C);
+    ``--debug`` (or ``PERSONALIZE_DEBUG=1``) adds the traceback."""
+    import traceback
+
+    from personalize.io import describe_os_error
+
+    _DEBUG["on"] = bool(os.environ.get("PERSONALIZE_DEBUG"))
+    try:
+        app(args=argv)
+    except PersonalizeError as exc:
+        if _DEBUG["on"]:
+            traceback.print_exc()
+        _error_line("data error" if isinstance(exc, DataError) else "error", str(exc))
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
+    except SystemExit as exc:
+        if exc.code == 130:  # typer turns Ctrl-C into a silent exit 130
+            err_console.print("interrupted")
+        raise
+    except OSError as exc:  # a full disk, a read-only folder, a vanished file
+        if _DEBUG["on"]:
+            traceback.print_exc()
+        _error_line("error", describe_os_error(exc, "read or write"))
+        sys.exit(2)
+    except MemoryError:
+        _error_line("error", "out of memory; try a smaller --batch-size or --limit")
+        sys.exit(2)
+    except Exception as exc:  # noqa: BLE001 - a bug: still one line, the traceback on request
+        if _DEBUG["on"]:
+            traceback.print_exc()
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        _error_line("error", f"unexpected {type(exc).__name__}: {first} (a bug in personalize; rerun with --debug "
+                             "for the traceback and report it)")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

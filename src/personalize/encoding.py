@@ -60,7 +60,7 @@ class EmbeddingCache:
         # long evaluation does not leave one tiny shard per query.
         self.flush_every = flush_every
         self._load()
-        atexit.register(self.flush)
+        atexit.register(self._flush_at_exit)
 
     @property
     def name(self) -> str:
@@ -135,6 +135,17 @@ class EmbeddingCache:
         if self._pending:
             return int(self._pending[0].shape[0])
         return int(self.encoder.dim)
+
+    def _flush_at_exit(self) -> None:
+        # A cache that cannot be written (full disk, read-only home) only costs a re-encoding
+        # next time; at exit it must not turn a finished run into a traceback.
+        try:
+            self.flush()
+        except OSError as exc:
+            from personalize.io import describe_os_error
+            from personalize.validation import warn
+
+            warn(f"embedding cache not saved: {describe_os_error(exc)}")
 
     def flush(self) -> None:
         """Write pending embeddings as a new shard (atomically)."""

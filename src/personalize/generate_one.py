@@ -72,8 +72,17 @@ def generate_for_user(
     """Run ``method`` for one (profile, input) and return the answer with token accounting."""
     from personalize.generation import DecodingConfig, generate
     from personalize.models import load_base_model, load_encoder
+    from personalize.validation import (
+        check_device,
+        check_prompt_lengths,
+        clean_text,
+        context_length,
+    )
 
-    example = Example(id="query", user_id=profile.user_id, input=input_text, output=None)
+    cfg = DecodingConfig.from_dict({k: v for k, v in (decoding or {}).items() if v is not None})  # before any load
+    if isinstance(model, str):
+        check_device(device)
+    example = Example(id="query", user_id=profile.user_id, input=clean_text(input_text), output=None)
     if not method.needs_model:
         method.setup(MethodContext(task=task))
         answer = method.predict_direct(example, profile)
@@ -82,7 +91,9 @@ def generate_for_user(
     method.setup(MethodContext(task=task, model=loaded.model, tokenizer=loaded.tokenizer, model_name=loaded.name,
                                encoder_factory=lambda: load_encoder(encoder, device=device)))
     prepared = method.prepare([example], [profile])
-    cfg = DecodingConfig.from_dict({k: v for k, v in (decoding or {}).items() if v is not None})
+    limit = context_length(loaded.model)
+    if limit is not None:
+        check_prompt_lengths(["query"], list(prepared.prompt_tokens), limit, cfg.max_new_tokens or task.max_new_tokens)
     with method.session(prepared):
         answer = generate(
             loaded.model, loaded.tokenizer,

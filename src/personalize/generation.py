@@ -37,6 +37,11 @@ class DecodingConfig(JsonConfig):
     repetition_penalty: float = 1.0
     postprocess: Literal["strip", "clean"] = "strip"
 
+    def __post_init__(self) -> None:
+        from personalize.validation import check_decoding
+
+        check_decoding(self)
+
 
 class GeneratedNoRepeatNGram:
     """``no_repeat_ngram_size`` restricted to tokens generated after position ``start``."""

@@ -502,8 +502,8 @@ def _rating_errors(ids: list[str], preds: list[str], refs: list[str]) -> np.ndar
     errors = []
     for example_id, pred, gold in zip(ids, preds, refs):
         y = _parse_rating(gold)
-        if y is None:
-            raise DataError(f"gold rating for id {example_id!r} is not a number: {gold!r}")
+        if y is None or not 1 <= y <= 5:
+            raise DataError(f"gold rating for id {example_id!r} is not a rating from 1 to 5: {gold!r}")
         x = _parse_rating(pred)
         if x is None:
             # Official LaMP: `if abs(1 - y) > abs(5 - y): return 1.0 else: return 5.0`.

@@ -330,8 +330,9 @@ class PersonalizedModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, base: nn.Module, directory: str | Path, *, base_name: str) -> PersonalizedModel:
-        """Load a saved adapter onto ``base``; refuses another base model, loads strictly."""
-        from safetensors.torch import load_file
+        """Load a saved adapter onto ``base``; refuses another base model, damaged or non-finite
+        weights, and loads strictly."""
+        from personalize.validation import load_tensors
 
         directory = Path(directory)
         saved = read_adapter_config(directory)
@@ -344,7 +345,8 @@ class PersonalizedModel(nn.Module):
         config = kind.config_class.from_dict(saved["config"], source=str(directory / ADAPTER_CONFIG))
         model = cls.create(base, saved["method"], config, base_name=base_name,
                            encoder_dim=int(saved.get("encoder_dim", 0)))
-        state = load_file(str(directory / ADAPTER_WEIGHTS))
+        state = load_tensors(directory / ADAPTER_WEIGHTS, "adapter weights",
+                             "train the adapter again or restore the folder from a copy")
         try:
             model.adapter.load_state_dict(state, strict=True)
         except RuntimeError as exc:
@@ -363,9 +365,12 @@ def read_adapter_config(directory: str | Path) -> dict[str, Any]:
     if not path.is_file() or not (directory / ADAPTER_WEIGHTS).is_file():
         raise PersonalizeError(f"{directory} is not a saved adapter (needs {ADAPTER_CONFIG} and {ADAPTER_WEIGHTS})")
     try:
-        saved = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is damaged (not valid JSON: {exc}); restore the adapter folder or train it again") from None
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{path} is damaged (a JSON {type(saved).__name__}, not an object); restore the adapter "
+                          "folder or train it again")
     missing = [k for k in ("method", "base_model", "hidden_size", "config") if k not in saved]
     if missing:
         raise ConfigError(f"{path}: missing key(s) {missing}")

@@ -31,6 +31,7 @@ import torch
 from personalize.compare.config import ComparisonConfig, MethodSpec
 from personalize.data.schema import Example, HistoryItem, PersonalizationDataset, UserProfile
 from personalize.errors import ConfigError, PersonalizeError
+from personalize.io import atomic_write_text, ensure_writable_dir
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
@@ -263,10 +264,16 @@ def _has_adapter(directory: Path) -> bool:
 
 
 def check_adapters(config: ComparisonConfig) -> None:
-    """Fail early, in one line, for a row whose adapter folder is missing or of another method."""
-    from personalize.modeling import read_adapter_config
+    """Fail early, in one line, for a row whose adapter folder is missing, damaged or of another
+    method, or whose inline training settings are out of range."""
+    from personalize.validation import check_adapter_folder
 
     for spec in config.methods:
+        if spec.train is not None:
+            from personalize.modeling import ADAPTERS  # importing modeling registers every adapter kind
+
+            cfg = config.train_config(spec)  # TrainConfig checks its ranges when built
+            ADAPTERS.get(spec.method).config_class.from_dict(cfg.adapter, source=f"methods {spec.name!r} train.adapter")
         if spec.adapter is None:
             continue
         path = Path(spec.adapter)
@@ -275,7 +282,10 @@ def check_adapters(config: ComparisonConfig) -> None:
             raise ConfigError(
                 f"method {spec.name!r}: no trained adapter in {path} (it needs {' and '.join(ADAPTER_FILES)}); "
                 f"train it first: personalize train --method {spec.method} --data {config.data}{task} --out {path}")
-        saved = read_adapter_config(path)["method"]
+        try:
+            saved = check_adapter_folder(path)["method"]
+        except PersonalizeError as exc:
+            raise type(exc)(f"method {spec.name!r}: {exc}") from None
         if saved != spec.method:
             raise ConfigError(f"method {spec.name!r}: {path} holds a {saved!r} adapter, not {spec.method!r}")
 
@@ -434,6 +444,7 @@ def run_comparison(
     if len(dataset) == 0:
         raise ConfigError(f"no examples in {dataset.source} ({config.split})")
     check_adapters(config)
+    ensure_writable_dir(out)  # before the first row: a read-only --out must not cost a whole comparison
     example_ids = [e.id for e in dataset.examples]
 
     loaded = loaded_model
@@ -545,8 +556,8 @@ def run_comparison(
         "git": git_commit(),
         "created": now_iso(),
     }
-    (out / "comparison.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-    (out / "comparison.md").write_text(markdown_table(record))
+    atomic_write_text(out / "comparison.json", json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(out / "comparison.md", markdown_table(record))
     write_report(out, rows, samples, meta=record)
     return rows
 

@@ -56,7 +56,8 @@ def inspect_dataset(ds: PersonalizationDataset) -> dict[str, Any]:
     ``output_words`` (whitespace-separated words; outputs: gold ones only), ``skipped``; for
     classification and rating tasks also ``label_distribution`` (gold outputs, in the task's
     label order, with ``outside_labels`` counting golds not in the label set), and for tasks with
-    a ``label_field`` ``history_label_distribution`` (that field over the users' history items).
+    a ``label_field`` ``history_label_distribution`` (that field over the users' history items)
+    and, where the task has a label list, ``history_outside_labels`` (history values not in it).
     """
     task = ds.task
     user_ids = list(dict.fromkeys(e.user_id for e in ds.examples))
@@ -82,9 +83,11 @@ def inspect_dataset(ds: PersonalizationDataset) -> dict[str, Any]:
         info["outside_labels"] = sum(1 for g in golds if g.strip() not in known) if known else 0
     if task.label_field:
         field = task.label_field
-        info["history_label_distribution"] = _distribution(
-            (item[field] for p in profiles for item in p.items if field in item), task.labels
-        )
+        values = [str(item[field]).strip() for p in profiles for item in p.items if field in item]
+        info["history_label_distribution"] = _distribution(values, task.labels)
+        if task.labels:
+            known = set(task.labels)
+            info["history_outside_labels"] = sum(1 for v in values if v not in known)
     info["skipped"] = dict(ds.skipped)
     return info
 

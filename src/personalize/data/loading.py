@@ -60,10 +60,23 @@ def load_dataset(
         **kw: options for synthetic sources (``seed``, ``n_users``, ``items_per_user``,
             ``examples_per_user``); they override those given in the source string.
 
+    Every source then goes through the same checks: text that cannot be written as UTF-8 (lone
+    surrogates, NUL bytes) is cleaned with a counted warning, and rating tasks refuse gold and
+    history values outside their labels (:mod:`personalize.validation`).
+
     Raises:
         DataError: the source does not exist or holds no such split, or the data is invalid.
         ConfigError: an unknown task name or option.
     """
+    from personalize.validation import check_rating_labels, clean_dataset
+
+    dataset = _load_any(source, split, task, **kw)
+    clean_dataset(dataset)
+    check_rating_labels(dataset)
+    return dataset
+
+
+def _load_any(source: str | Path, split: str, task: str | None, **kw: Any) -> PersonalizationDataset:
     text = str(source)
     path = Path(text).expanduser()
     movielens = _movielens_source(text)

@@ -25,8 +25,10 @@ from personalize.data.tasks import TaskSpec
 from personalize.errors import ConfigError
 from personalize.evaluation.provenance import git_commit, machine, now_iso, package_versions
 from personalize.generation import DecodingConfig, generate, label_token_ids, score_labels
+from personalize.io import staged
 from personalize.methods.base import Method, MethodContext
-from personalize.metrics import compute_metrics, write_lamp_outputs
+from personalize.metrics import compute_metrics
+from personalize.validation import check_prompt_lengths, context_length, warn
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,12 @@ def evaluate(
     mode = options.resolved_mode(task) if method.needs_model else "direct"
     max_new = options.decoding.max_new_tokens or task.max_new_tokens
     label_ids = label_token_ids(model.tokenizer, list(task.labels), append_eos=options.label_eos) if mode == "score" else None
+    context = context_length(model.model) if method.needs_model else None
+    answer_room = max_new if mode == "generate" else max(len(ids) for ids in label_ids) if label_ids else 0
+    if context is not None:
+        # Inputs alone first, before any batch runs: one over-long input must not cost a run.
+        inputs = model.tokenizer([e.input for e in dataset.examples], add_special_tokens=False)["input_ids"]
+        check_prompt_lengths([e.id for e in dataset.examples], [len(x) for x in inputs], context, answer_room, "input")
 
     predictions: dict[str, str] = {}
     # P(positive label) per example, for the AUC of tasks that rank (task.positive_label)
@@ -180,6 +188,8 @@ def evaluate(
                     records.append(record)
             else:
                 prepared = method.prepare(batch, profiles)
+                if context is not None:
+                    check_prompt_lengths([e.id for e in batch], list(prepared.prompt_tokens), context, answer_room)
                 device = model.device
                 inputs = {
                     "attention_mask": prepared.attention_mask.to(device),
@@ -241,6 +251,9 @@ def evaluate(
         **({"auc_from": "probabilities" if ranked else "answers"} if positive is not None else {}),
         "mean_context_tokens": float(np.mean([r["context_tokens"] for r in records])),
         "mean_prompt_tokens": float(np.mean([r["prompt_tokens"] for r in records])),
+        "max_prompt_tokens_seen": max(r["prompt_tokens"] for r in records),
+        "context_length": context,
+        "prompts_over_budget": sum(1 for r in records if r.get("over_budget")),
         "wall_seconds": round(wall, 3),
         "examples_per_second": round(len(examples) / wall, 3) if wall > 0 else None,
         "seed": options.seed,
@@ -250,13 +263,23 @@ def evaluate(
         "created": now_iso(),
         **(extra or {}),
     }
+    if results["prompts_over_budget"]:
+        warn(f"{results['prompts_over_budget']} of {len(records)} prompts exceed the prompt token budget because "
+             "their input alone is longer (the input is never cut); counted as prompts_over_budget in the results")
     if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        lamp_name = task.name.replace("-", "_") if task.is_lamp else task.name
-        write_lamp_outputs(out / "predictions.json", lamp_name, predictions)
-        with (out / "details.jsonl").open("w", encoding="utf-8") as fh:
-            for record in records:
-                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        write_eval_files(Path(out_dir), task, predictions, records, results)
     return results
+
+
+def write_eval_files(out: Path, task: TaskSpec, predictions: dict[str, str], records: list[dict[str, Any]],
+                     results: dict[str, Any]) -> None:
+    """All three files are complete on disk before any replaces its old version: a full disk or
+    a kill leaves the previous evaluation's files, never a mix of two runs or a cut line."""
+    out.mkdir(parents=True, exist_ok=True)
+    lamp_name = task.name.replace("-", "_") if task.is_lamp else task.name
+    golds = [{"id": str(k), "output": v} for k, v in predictions.items()]
+    with staged(out) as files:
+        # the format of metrics.write_lamp_outputs, staged like the other two files
+        files.add_text("predictions.json", json.dumps({"task": lamp_name, "golds": golds}, ensure_ascii=False, indent=1) + "\n")
+        files.add_text("details.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        files.add_text("results.json", json.dumps(results, indent=2, ensure_ascii=False) + "\n")

@@ -66,12 +66,38 @@ def save_checkpoint(out_dir: Path, adapter: torch.nn.Module, optimizer: torch.op
 
 def load_checkpoint(out_dir: Path, adapter: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
     """Restore adapter and optimizer from ``out_dir/checkpoint``; ``None`` when there is none."""
-    from safetensors.torch import load_file
+    from personalize.errors import DataError
+    from personalize.validation import load_tensors
 
     folder = out_dir / CHECKPOINT_DIR
     if not (folder / "trainer_state.json").is_file():
         return None
-    adapter.load_state_dict(load_file(str(folder / "adapter.safetensors")), strict=True)
-    load_optimizer_state(optimizer, load_file(str(folder / "optimizer.safetensors")),
-                         json.loads((folder / "optimizer.json").read_text()))
-    return json.loads((folder / "trainer_state.json").read_text())
+    remedy = (f"the checkpoint cannot be resumed; delete {folder} (and the adapter files beside it) to start over, "
+              "or train into another --out")
+    adapter_state = load_tensors(folder / "adapter.safetensors", "checkpoint file", remedy)
+    optimizer_state = load_tensors(folder / "optimizer.safetensors", "checkpoint file", remedy)
+    scalars, state = (_read_json(folder / name, remedy) for name in ("optimizer.json", "trainer_state.json"))
+    try:
+        adapter.load_state_dict(adapter_state, strict=True)
+        load_optimizer_state(optimizer, optimizer_state, scalars)
+        missing = {"epoch", "step", "best", "best_epoch", "bad_epochs"} - set(state)
+        if missing:
+            raise KeyError(", ".join(sorted(missing)))
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DataError(f"checkpoint in {folder} is damaged or from other settings ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}); {remedy}") from None
+    return state
+
+
+def _read_json(path: Path, remedy: str) -> dict[str, Any]:
+    from personalize.errors import DataError
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"checkpoint file {path} is missing; {remedy}") from None
+    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise DataError(f"checkpoint file {path} is damaged ({exc}); {remedy}") from None
+    if not isinstance(data, dict):
+        raise DataError(f"checkpoint file {path} is damaged (not a JSON object); {remedy}")
+    return data

@@ -37,8 +37,10 @@ from personalize.config import JsonConfig
 from personalize.errors import ConfigError
 from personalize.evaluation.harness import EvalOptions, evaluate, seed_everything
 from personalize.evaluation.provenance import git_commit, machine, now_iso, package_versions
+from personalize.io import atomic_write_json
 from personalize.models.llm import decoder_layers
 from personalize.training.checkpoint import load_checkpoint, save_checkpoint
+from personalize.training.output import guard_output
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,9 @@ class TrainConfig(JsonConfig):
             raise ConfigError("select_on='metric' needs the greedy dev evaluation (dev_eval: true)")
         if self.select_on == "dev_loss" and not self.dev_loss:
             raise ConfigError("select_on='dev_loss' needs the dev loss (dev_loss: true)")
+        from personalize.validation import check_train_config
+
+        check_train_config(self)  # ranges, when the config is read, before any model loads
 
 
 SELECT_ON = ("dev_loss", "metric")
@@ -208,12 +213,16 @@ def _progress():
                     TimeElapsedColumn(), TimeRemainingColumn())
 
 
+@guard_output
 def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, show_progress: bool = True,
           loaded_model: Any = None) -> dict[str, Any]:
     """Train ``config.method`` and write the best adapter into ``out_dir``.
 
     Args:
         resume: continue from ``out_dir/checkpoint`` (same config required).
+        replace: (keyword, see :func:`~personalize.training.output.guard_output`) overwrite the
+            adapter already in ``out_dir``; without it such a folder is refused. The folder is
+            locked for the run.
         loaded_model: an already loaded :class:`LoadedModel` (tests, sweeps); else ``config.model``.
 
     Returns:
@@ -235,7 +244,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
         if saved != config:
             raise ConfigError(f"--resume with different settings than {config_path}; use a new --out or the same settings")
     elif not resume and (out / "checkpoint").exists():
-        raise ConfigError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
+        raise ConfigError(f"{out} already holds a training run; pass --resume to continue it, --replace to discard "
+                          "it, or choose another --out")
     config.save(config_path)
 
     seed_everything(config.seed)
@@ -418,7 +428,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
         "git": git_commit(),
         "created": now_iso(),
     }
-    (out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write_json(out / "train_summary.json", summary)
     return summary
 
 

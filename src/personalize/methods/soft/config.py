@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from personalize.config import JsonConfig
 
@@ -38,3 +38,9 @@ class SoftPrefixConfig(JsonConfig):
     lora_rank: int = 0
     lora_alpha: float = 16.0
     lora_targets: tuple[str, ...] | list[str] = ("q_proj", "v_proj")
+    min_tokens: ClassVar[int] = 1  # fewest soft tokens that still carry the user
+
+    def __post_init__(self) -> None:
+        from personalize.validation import check_soft_config
+
+        check_soft_config(self)

@@ -39,8 +39,12 @@ class TextConfig(JsonConfig):
 
     def __post_init__(self) -> None:
         # Checked here, not in setup(), so that a typo fails before any model is loaded.
+        from personalize.validation import check_int
+
         if self.k < 0:
-            raise ConfigError(f"k must be >= 0, got {self.k}")
+            raise ConfigError(f"k must be >= 0, got {self.k} (--k)")
+        check_int("max_prompt_tokens (--max-prompt-tokens)", self.max_prompt_tokens, minimum=1, allow_none=True)
+        check_int("text setting max_item_tokens", self.max_item_tokens, minimum=1, allow_none=True)
         from personalize.retrieval import RETRIEVERS
 
         RETRIEVERS.get(self.retriever)  # ConfigError listing the known retrievers
@@ -102,6 +106,11 @@ class TextMethod(Method):
             built = self.builder.build(example.input, [profile.items[i] for i in order], order)
             prompts.append(built)
             details.append({"used_items": built.used_items, "truncated_items": built.truncated_items})
+            budget = self.config.max_prompt_tokens
+            if budget is not None and built.prompt_tokens > budget:
+                # The rule: history items give way to the budget, the input is never cut; a prompt
+                # whose input alone exceeds it is marked, and the harness counts and reports it.
+                details[-1]["over_budget"] = True
         tokenizer = self.ctx.tokenizer
         encoded = [tokenizer(p.text, add_special_tokens=False)["input_ids"] for p in prompts]
         input_ids, mask = left_pad(encoded, tokenizer.pad_token_id)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -41,6 +41,7 @@ class XAttnConfig(SoftPrefixConfig):
     """
 
     num_tokens: int = 0
+    min_tokens: ClassVar[int] = 0  # the memory carries the user; soft tokens are optional
     every_k_layers: int = 4
     memory_slots: int | None = None
     heads: int = 4
