@@ -1,4 +1,4 @@
-"""Copy trained LaMP-7 adapters from runs/ into adapters/ with the command that trained them.
+"""Copy trained adapters (LaMP-7, synthetic) from runs/ into adapters/ with the command that trained them.
 
     python benchmarks/ship_adapters.py runs/soft-lamp7 e2p-1:lamp7-e2p-1 e2p-5:lamp7-e2p-5 ...
 Each target folder gets adapter_config.json, adapter_model.safetensors, train_summary.json and a
@@ -20,8 +20,15 @@ def ship(run: Path, target: Path) -> None:
     summary = json.loads((run / "train_summary.json").read_text())
     cfg = summary["config"]
     adapter = json.dumps(cfg["adapter"], separators=(",", ":"))
-    command = (f"personalize train --method {cfg['method']} --data ../shared/data/lamp7 --config configs/train/lamp7-base.json "
-               f"--dev-limit {cfg['dev_limit']} --epochs {cfg['epochs']} --lr {cfg['lr']} --settings '{adapter}' --out {target}")
+    if cfg["data"].startswith("synthetic"):
+        command = (f"personalize train --method {cfg['method']} --data '{cfg['data']}' --epochs {cfg['epochs']} "
+                   f"--lr {cfg['lr']} --dev-limit {cfg['dev_limit']} --patience {cfg['patience']} "
+                   + ("--no-dev-eval " if not cfg.get("dev_eval", True) else "")
+                   + f"--settings '{adapter}' --out {target}")
+    else:
+        command = (f"personalize train --method {cfg['method']} --data ../shared/data/lamp7 "
+                   f"--config configs/train/lamp7-base.json --dev-limit {cfg['dev_limit']} --epochs {cfg['epochs']} "
+                   f"--lr {cfg['lr']} --settings '{adapter}' --out {target}")
     if cfg.get("augment", "none") != "none":
         command += f" --augment {cfg['augment']} --augment-per-user {cfg['augment_per_user']}"
     lines = [f"# {target.name}", "", f"{summary['method']} adapter for {summary['model']['name']} on {summary['task']}, "
@@ -32,6 +39,14 @@ def ship(run: Path, target: Path) -> None:
              + (f" ({summary['augmented_examples']} of them leave-one-out examples from profiles)" if summary.get("augmented_examples") else "")
              + f", {summary['epochs_run']} epoch(s), "
              f"{summary['train_seconds']:.0f} s at {summary['train_tokens_per_second']:.0f} tokens/s (2-core CPU, shared with other jobs).", ""]
+    log = run / "train_log.jsonl"
+    if log.exists():
+        lines += ["Per epoch (teacher-forced dev loss with the user's own history / another user's):", ""]
+        for entry in map(json.loads, log.read_text().splitlines()):
+            other = entry.get("dev_loss_other_user")
+            lines.append(f"- epoch {entry['epoch']}: train {entry['train_loss']:.3f}, dev {entry['dev_loss']:.3f}"
+                         + (f" / {other:.3f} (gap {other - entry['dev_loss']:+.3f})" if other is not None else ""))
+        lines.append("")
     results = run / "eval" / "results.json"
     if results.exists():
         r = json.loads(results.read_text())

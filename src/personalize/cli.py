@@ -564,6 +564,8 @@ def train_cmd(
     patience: Optional[int] = typer.Option(None, help="Stop after this many epochs without a dev improvement."),
     dev_eval: Optional[bool] = typer.Option(None, "--dev-eval/--no-dev-eval",
                                             help="Greedy dev evaluation every epoch (needed by --select-on metric)."),
+    init_adapter: Optional[str] = typer.Option(None, help="Start from this saved adapter's weights (same method and "
+                                                           "settings): a longer schedule continued from a finished run."),
     encoder: Optional[str] = typer.Option(None, help="Encoder of the history items (minilm-l6, or llm:smollm2-135m for "
                                                      "the frozen base model's own mean-pooled hidden states)."),
     seed: Optional[int] = typer.Option(None),
@@ -597,7 +599,7 @@ def train_cmd(
                  "grad_accum": grad_accum, "lr": lr, "max_train_examples": max_train_examples, "dev_limit": dev_limit,
                  "seed": seed, "dtype": dtype, "compile": compile, "augment": augment,
                  "augment_per_user": augment_per_user, "limit_sample": limit_sample, "select_on": select_on,
-                 "patience": patience, "dev_eval": dev_eval}
+                 "patience": patience, "dev_eval": dev_eval, "init_adapter": init_adapter}
     merged = {**base, **{k: v for k, v in overrides.items() if v is not None}, "adapter": adapter}
     cfg = TrainConfig.from_dict(merged, source=str(config) if config else "command line")
     summary = train(cfg, out, resume=resume, replace=replace)

@@ -73,6 +73,9 @@ class TrainConfig(JsonConfig):
             rule) or ``profile-paraphrase`` (the same, input paraphrased by the frozen base
             model; see :mod:`personalize.data.augment`). Dev data is never augmented.
         augment_per_user: profile items turned into examples per training user.
+        init_adapter: start from this saved adapter's weights (same method and settings, loaded
+            strictly) instead of a fresh initialisation: a longer schedule continued from a
+            finished run, with a new warm-up and decay.
         eval: harness options for the dev evaluation (mode, batch size, decoding).
     """
 
@@ -106,6 +109,7 @@ class TrainConfig(JsonConfig):
     dev_loss: bool = True
     augment: str = "none"
     augment_per_user: int = 3
+    init_adapter: str | None = None
     eval: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -274,6 +278,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
         features.precompute([*train_ds.profiles.values(), *dev_ds.profiles.values()])
         encoder_dim = features.embedder.dim
     model = PersonalizedModel.create(loaded.model, config.method, adapter_config, base_name=loaded.name, encoder_dim=encoder_dim)
+    if config.init_adapter and not resume:
+        _init_from(model, config.init_adapter, loaded.name)
     model.to(loaded.device)
     layout = SoftPromptLayout(tokenizer, task, adapter_config)
     eos = tokenizer.eos_token_id
@@ -430,6 +436,24 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
     }
     atomic_write_json(out / "train_summary.json", summary)
     return summary
+
+
+def _init_from(model: Any, folder: str, base_name: str) -> None:
+    """Copy a saved adapter's weights into ``model`` (same method, settings and base model)."""
+    from safetensors.torch import load_file
+
+    from personalize.modeling import ADAPTER_WEIGHTS, read_adapter_config
+
+    saved = read_adapter_config(folder)
+    if saved["method"] != model.method or saved["base_model"] != base_name:
+        raise ConfigError(f"init_adapter {folder} holds a {saved['method']!r} adapter for {saved['base_model']!r}, "
+                          f"not {model.method!r} for {base_name!r}")
+    if saved["config"] != model.config.to_dict():
+        raise ConfigError(f"init_adapter {folder} was trained with other adapter settings: {saved['config']}")
+    try:
+        model.adapter.load_state_dict(load_file(str(Path(folder) / ADAPTER_WEIGHTS)), strict=True)
+    except (RuntimeError, OSError) as exc:
+        raise ConfigError(f"init_adapter {folder}: weights do not load: {exc}") from None
 
 
 def _epoch_line(entry: dict[str, Any], metric: str) -> str:
