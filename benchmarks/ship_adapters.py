@@ -15,6 +15,8 @@ from pathlib import Path
 
 def ship(run: Path, target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
+    if not (run / "train_summary.json").exists():
+        return ship_stopped(run, target)
     for name in ("adapter_config.json", "adapter_model.safetensors", "train_summary.json"):
         shutil.copy2(run / name, target / name)
     summary = json.loads((run / "train_summary.json").read_text())
@@ -54,6 +56,48 @@ def ship(run: Path, target: Path) -> None:
         lines += ["Dev (all 200 users, decoding `--postprocess clean --no-repeat-ngram 3`): " + metrics + ".", "",
                   "```bash", f"personalize eval --adapter {target} --data ../shared/data/lamp7 --out runs/{target.name} "
                   "--postprocess clean --no-repeat-ngram 3", "```", ""]
+    (target / "README.md").write_text("\n".join(lines))
+
+
+def ship_stopped(run: Path, target: Path) -> None:
+    """A run stopped before its last epoch (no train_summary.json): ship its best adapter so far,
+    and say so, with the per-epoch log of this run and of the run it continued (init_adapter)."""
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        shutil.copy2(run / name, target / name)
+    cfg = json.loads((run / "train_config.json").read_text())
+    adapter = json.dumps(cfg["adapter"], separators=(",", ":"))
+    runs = [run]
+    while (init := json.loads((runs[-1] / "train_config.json").read_text()).get("init_adapter")):
+        runs.append(Path(init))
+    lines = [f"# {target.name}", "", f"{cfg['method']} adapter for {cfg['model']} on `{cfg['data']}` "
+             "(synthetic data), base model frozen.", "",
+             "Trained in stages (each continues the previous one's weights with a new warm-up and decay); "
+             "a stage marked *stopped* was killed after the epoch shown to save time, and the adapter is its "
+             "best epoch by teacher-forced dev loss so far:", ""]
+    for stage in reversed(runs):
+        stage_cfg = json.loads((stage / "train_config.json").read_text())
+        log = [json.loads(line) for line in (stage / "train_log.jsonl").read_text().splitlines()]
+        stopped = len(log) < stage_cfg["epochs"]
+        command = (f"personalize train --method {stage_cfg['method']} --data '{stage_cfg['data']}' "
+                   f"--epochs {stage_cfg['epochs']} --lr {stage_cfg['lr']} --dev-limit {stage_cfg['dev_limit']} "
+                   f"--patience {stage_cfg['patience']} --no-dev-eval --settings '{adapter}'"
+                   + (" --compile" if stage_cfg.get("compile") else "")
+                   + (f" --init-adapter <previous stage>" if stage_cfg.get("init_adapter") else "") + " --out OUT")
+        lines += ["```bash", command, "```", "",
+                  f"{len(log)} of {stage_cfg['epochs']} epochs" + (" (*stopped*)" if stopped else "") + ", "
+                  f"{sum(e['seconds'] for e in log):.0f} s (2-core CPU shared with other training runs):", ""]
+        for entry in log:
+            other = entry.get("dev_loss_other_user")
+            lines.append(f"- epoch {entry['epoch']}: train loss {entry['train_loss']:.3f}, dev loss {entry['dev_loss']:.3f}"
+                         + (f", with another user's history {other:.3f} (gap {other - entry['dev_loss']:+.3f})"
+                            if other is not None else ""))
+        lines.append("")
+    summary = {"method": cfg["method"], "task": "synthetic-style", "stopped_early": True,
+               "train_seconds": round(sum(sum(json.loads(l)["seconds"] for l in (r / "train_log.jsonl").read_text().splitlines())
+                                          for r in runs), 1),
+               "epochs_run": sum(len((r / "train_log.jsonl").read_text().splitlines()) for r in runs),
+               "stages": [json.loads((r / "train_config.json").read_text()) for r in reversed(runs)]}
+    (target / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (target / "README.md").write_text("\n".join(lines))
 
 

@@ -100,12 +100,22 @@ def test_comparison_writes_rows_over_the_same_examples(compared) -> None:
     for name in ("text-k2", "e2p-1"):
         gain = by_name[name]["user_gain"]
         assert gain["metric"] == "rouge-1" and gain["n"] == 4 and gain["low"] <= gain["difference"] <= gain["high"]
-        shuffled = json.loads((out / "runs" / f"{name}-shuffled" / "results.json").read_text())
-        assert shuffled["shuffle_profiles"] is True and shuffled["n_examples"] == 4
+        assert gain["derangements"] == 3 and gain["run_dirs"] == [f"{name}-shuffled", f"{name}-shuffled-2",
+                                                                   f"{name}-shuffled-3"]
+        others = [json.loads((out / "runs" / d / "results.json").read_text()) for d in gain["run_dirs"]]
+        assert all(o["shuffle_profiles"] is True and o["n_examples"] == 4 for o in others)
+        assert len({o["derangement_seed"] for o in others}) == 3
         own = json.loads((out / "runs" / name / "results.json").read_text())["metrics"]["rouge-1"]
-        assert gain["difference"] == pytest.approx(own - shuffled["metrics"]["rouge-1"], abs=1e-9)
+        # own minus the mean over the derangements (ROUGE-1 is a mean over examples, so means commute)
+        other = sum(o["metrics"]["rouge-1"] for o in others) / 3
+        assert gain["difference"] == pytest.approx(own - other, abs=1e-9)
+        assert gain["by_metric"]["rouge-1"]["theirs"] == pytest.approx(other, abs=1e-9)
+        assert gain["interval"] == "user-level bootstrap 95%"
+        # every model row is also compared with `none` on the same examples
+        assert by_name[name]["vs_none"]["reference"] == "none"
+    assert by_name["none"]["vs_none"] is None and by_name["copy"]["vs_none"] is None
     assert not (out / "runs" / "none-shuffled").exists()
-    assert "own − other user's history" in md
+    assert "own − other user's history" in md and "− none (adaptation)" in md
 
 
 def test_compression_ratio_is_against_the_baseline(compared) -> None:

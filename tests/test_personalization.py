@@ -186,3 +186,20 @@ def test_selecting_on_the_metric_needs_the_dev_evaluation() -> None:
         _probe_config(select_on="metric", dev_eval=False)
     with pytest.raises(ConfigError, match="select_on must be"):
         _probe_config(select_on="rouge")
+
+
+def test_init_adapter_continues_from_saved_weights_and_refuses_other_settings(tiny_model, tmp_path) -> None:
+    from safetensors.torch import load_file
+
+    first = _probe_config(method="prompt", adapter={"num_tokens": 2}, epochs=1)
+    train(first, tmp_path / "first", loaded_model=tiny_model, show_progress=False)
+    # zero epochs of change: lr 0 keeps the loaded weights, so the saved adapter equals the start
+    again = _probe_config(method="prompt", adapter={"num_tokens": 2}, epochs=1, lr=1e-12, warmup_ratio=0.0,
+                          init_adapter=str(tmp_path / "first"))
+    train(again, tmp_path / "again", loaded_model=tiny_model, show_progress=False)
+    a = load_file(str(tmp_path / "first" / "adapter_model.safetensors"))
+    b = load_file(str(tmp_path / "again" / "adapter_model.safetensors"))
+    assert all(np.allclose(a[k].numpy(), b[k].numpy(), atol=1e-6) for k in a)
+    other = _probe_config(method="prompt", adapter={"num_tokens": 3}, epochs=1, init_adapter=str(tmp_path / "first"))
+    with pytest.raises(ConfigError, match="other adapter settings"):
+        train(other, tmp_path / "other", loaded_model=tiny_model, show_progress=False)

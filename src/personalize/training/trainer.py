@@ -448,7 +448,7 @@ def _init_from(model: Any, folder: str, base_name: str) -> None:
     if saved["method"] != model.method or saved["base_model"] != base_name:
         raise ConfigError(f"init_adapter {folder} holds a {saved['method']!r} adapter for {saved['base_model']!r}, "
                           f"not {model.method!r} for {base_name!r}")
-    if saved["config"] != model.config.to_dict():
+    if json.loads(json.dumps(saved["config"])) != json.loads(json.dumps(model.config.to_dict())):  # tuples vs lists
         raise ConfigError(f"init_adapter {folder} was trained with other adapter settings: {saved['config']}")
     try:
         model.adapter.load_state_dict(load_file(str(Path(folder) / ADAPTER_WEIGHTS)), strict=True)
