@@ -16,8 +16,23 @@ def test_demo_config_is_a_valid_comparison(quick) -> None:
     config = ComparisonConfig.from_dict(demo_config(quick), source="demo")
     names = [m.name for m in config.methods]
     assert names == ["none", "text-k4", "e2p-1", "persoma-4", "control-prompt-1"]
-    assert config.data.startswith("synthetic-style")
-    assert all(m.train is not None for m in config.methods if m.method in ("e2p", "persoma", "prompt"))
+    assert config.data.startswith("synthetic-style") and "split_by=user" in config.data and config.split == "test"
+    # the soft rows are the shipped adapters, each personalized one with its control
+    for spec in config.methods:
+        if spec.method in ("e2p", "persoma", "prompt"):
+            assert spec.adapter is not None and (Path(spec.adapter) / "adapter_model.safetensors").is_file()
+    assert {m.name: m.control for m in config.methods}["e2p-1"] == "control-prompt-1"
+    assert config.shuffled_ablation
+
+
+def test_demo_trains_on_other_users_than_it_reports() -> None:
+    from personalize.data.loading import load_dataset
+    from personalize.demo import DEMO_DATA, demo_training
+
+    assert demo_training()["data"] == DEMO_DATA
+    trained = {e.user_id for e in load_dataset(DEMO_DATA, "train").examples}
+    reported = {e.user_id for e in load_dataset(DEMO_DATA, "test").examples}
+    assert trained.isdisjoint(reported)
 
 
 @pytest.mark.integration
@@ -29,5 +44,8 @@ def test_quick_demo_end_to_end(tmp_path: Path) -> None:
     rows = run_demo(out=tmp_path / "demo", quick=True, console=Console(file=open("/dev/null", "w")))
     assert [r["name"] for r in rows] == ["none", "text-k4", "e2p-1", "persoma-4", "control-prompt-1"]
     record = json.loads((tmp_path / "demo" / "comparison.json").read_text())
-    assert len(record["rows"]) == 5
+    assert len(record["rows"]) == 5 and record["split"] == "test"
+    assert rows[2]["user_gain"]["by_metric"]["signoff"]["n"] > 0  # the attributes are in the ablation
+    log = (tmp_path / "demo" / "train-e2p-1" / "train_log.jsonl").read_text().splitlines()
+    assert json.loads(log[0])["personalization_gap"] is not None
     assert (tmp_path / "demo" / "report.html").stat().st_size > 10_000

@@ -40,17 +40,17 @@ def demo_config(quick: bool = False) -> dict[str, Any]:
         "name": "demo",
         "data": DEMO_DATA,
         "split": "test",
-        "limit": 32 if quick else 64,
+        "limit": 16 if quick else 32,
         "model": "smollm2-135m",
         "eval": {"batch_size": 16, "decoding": {"postprocess": "clean", "no_repeat_ngram_size": 3}},
         "baseline": "text-k4",
         "report_samples": 6,
         "history_lengths": [10, 100],
-        "history_examples": 2,
+        "history_examples": 1,
         "latency_examples": 4,
         "latency_new_tokens": 16,
         "shuffled_ablation": True,
-        "derangements": 1 if quick else 2,
+        "derangements": 1,
         "methods": [
             {"name": "none", "method": "none", "settings": {"template": "system"}},
             {"name": "text-k4", "method": "text", "settings": {"retriever": "recency", "k": 4, "template": "system"}},
@@ -66,7 +66,7 @@ def demo_config(quick: bool = False) -> dict[str, Any]:
 def demo_training(quick: bool = False) -> dict[str, Any]:
     """The short from-scratch E2P run that shows training at work (not a table row)."""
     return {"method": "e2p", "data": DEMO_DATA, "adapter": {"num_tokens": 1, "encoder": ENCODER},
-            "epochs": 1 if quick else 2, "lr": 1e-2, "batch_size": 8, "max_train_examples": 64 if quick else 128,
+            "epochs": 1, "lr": 1e-2, "batch_size": 8, "max_train_examples": 32 if quick else 64,
             "dev_limit": 32, "dev_eval": False, "patience": 10, "warmup_ratio": 0.05}
 
 
@@ -83,24 +83,16 @@ def run_demo(out: Path = Path("runs/demo"), quick: bool = False, console: Consol
     console.rule("[bold]personalize demo")
     console.print(
         f"Offline, on the CPU: about {1 if quick else 3} minutes on 2 idle cores, longer on a busy machine "
-        "(plus ~20 s once to convert the bundled model).
-"
+        "(plus ~20 s once to convert the bundled model).\n"
         "  [yellow]Synthetic[/] users (seeded), each with a writing style (case, filler word, ending, spelling, "
-        "sign-off),
-  split by user: the table is on [bold]held-out users[/] that no adapter trained on.
-"
+        "sign-off),\n  split by user: the table is on [bold]held-out users[/] that no adapter trained on.\n"
         f"  1. training at work: E2P (1 soft token, {ENCODER} user vectors) from scratch for {training.epochs} "
-        f"epoch(s) on {training.max_train_examples} examples,
-"
-        "     SmolLM2-135M-Instruct frozen; each epoch's dev loss with the user's own history and another user's;
-"
-        "  2. none, text (4 history items in the prompt) and the shipped E2P-1, PERSOMA-4 and soft-prompt control
-"
-        f"     on {config.limit} test examples of 32 held-out users, again with other users' histories; the table "
-        "splits
-     task adaptation (− none) from personalization (− control, own − other), user-level 95% "
-        "intervals.
-"
+        f"epoch on {training.max_train_examples} examples,\n"
+        "     SmolLM2-135M-Instruct frozen; its dev loss with the user's own history and with another user's;\n"
+        "  2. none, text (4 history items in the prompt) and the shipped E2P-1, PERSOMA-4 and soft-prompt control\n"
+        f"     on {config.limit} test examples of held-out users, again with another user's history; the table "
+        "splits\n     task adaptation (− none) from personalization (− control, own − other), user-level 95% "
+        "intervals.\n"
         f"Results: {out}/ (comparison.md, comparison.json, report.html)."
     )
     start = time.perf_counter()
