@@ -149,7 +149,8 @@ def test_eval_copy_writes_results(tmp_path) -> None:
     assert results["n_examples"] == 5
     assert results["limit"] == 5
     assert results["model"] is None
-    assert set(results["metrics"]) == {"rouge-1", "rouge-L", "bleu"}
+    assert set(results["metrics"]) == {"rouge-1", "rouge-L", "bleu", "case", "filler", "ending", "spelling", "signoff",
+                                       "content"}
     preds = json.loads((out / "predictions.json").read_text())
     assert len(preds["golds"]) == 5
     assert len((out / "details.jsonl").read_text().splitlines()) == 5

@@ -20,7 +20,7 @@ from personalize.errors import ConfigError
 
 DATA = "synthetic-style:n_users=2,items_per_user=6,examples_per_user=2"
 E2P_TRAIN = {"adapter": {"num_tokens": 1, "mlp_hidden": 16}, "epochs": 1, "batch_size": 4, "max_train_examples": 4,
-             "dev_limit": 2, "dev_loss": False}
+             "dev_limit": 2, "dev_loss": False, "select_on": "metric"}
 
 
 def tiny_config(**overrides) -> dict:
