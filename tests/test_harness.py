@@ -50,7 +50,7 @@ def test_evaluate_writes_lamp_files(tiny_model, style_ds, tmp_path) -> None:
     on_disk = json.loads((out / "results.json").read_text())
     assert RESULT_KEYS <= set(on_disk)
     assert on_disk == json.loads(json.dumps(results))
-    assert set(on_disk["metrics"]) == {"rouge-1", "rouge-L", "bleu"}
+    assert set(on_disk["metrics"]) == {"rouge-1", "rouge-L", "bleu", "case", "filler", "ending", "spelling", "signoff", "content"}
     _, preds = read_lamp_outputs(out / "predictions.json")
     assert on_disk["metrics"] == pytest.approx(compute_metrics(style_ds.task, preds, style_ds.golds()))
     assert on_disk["n_examples"] == 4
@@ -181,8 +181,11 @@ def test_same_seed_same_predictions(tiny_model, tmp_path) -> None:
 
 def test_limit_keeps_file_order() -> None:
     ds = load_dataset("synthetic-style", "dev", n_users=3, examples_per_user=2)
-    limited = ds.limit(3)
+    limited = ds.limit(3, sample="first")
     assert [e.id for e in limited.examples] == [e.id for e in ds.examples[:3]]
+    spread = ds.limit(3)  # the default: one example of each user, kept in file order
+    assert len({e.user_id for e in spread.examples}) == 3
+    assert [e.id for e in spread.examples] == sorted(e.id for e in spread.examples)
     assert set(limited.profiles) == {e.user_id for e in ds.examples[:3]}
     assert ds.limit(None) is ds and ds.limit(100) is ds
 

@@ -173,7 +173,8 @@ def test_layout_placements(tiny_tokenizer, placement) -> None:
     if placement == "user_start":
         assert left.endswith("<|im_start|>user\n") and right.startswith("Paraphrase")
     elif placement == "before_input":
-        assert left.endswith("before or after it: ") and right.startswith("the cat sat")
+        # the space before the input goes with the input's first word, as in the `none` prompt
+        assert left.endswith("before or after it:") and right.startswith(" the cat sat")
     else:
         assert left.endswith("<|im_start|>system\n") and "<|im_start|>user\nParaphrase" in right
     assert right.endswith("<|im_start|>assistant\n")

@@ -83,7 +83,7 @@ def compute_metrics(
             counts); a gold label outside the task's label list; a non-numeric rating gold.
     """
     ids, preds, refs = _aligned(predictions, golds)
-    return {**_official_metrics(task, ids, preds, refs), **_extra_metrics(task, preds, refs)}
+    return {**_official_metrics(task, ids, preds, refs, probabilities, owners), **_extra_metrics(task, preds, refs)}
 
 
 def _extra_scores(task: TaskSpec, preds: list[str], refs: list[str]) -> list[dict[str, float | None]]:
@@ -108,7 +108,9 @@ def _extra_metrics(task: TaskSpec, preds: list[str], refs: list[str]) -> dict[st
     return out
 
 
-def _official_metrics(task: TaskSpec, ids: list[str], preds: list[str], refs: list[str]) -> dict[str, float]:
+def _official_metrics(task: TaskSpec, ids: list[str], preds: list[str], refs: list[str],
+                      probabilities: Mapping[str, float] | None = None,
+                      owners: Mapping[str, str] | None = None) -> dict[str, float]:
     if task.kind == "classification":
         pred_idx, gold_idx = _class_indices(task, ids, preds, refs)
         scores = {

@@ -405,7 +405,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
         if show_progress:
             from rich.console import Console
 
-            Console(stderr=True).print(_epoch_line(entry, metric))
+            Console().print(_epoch_line(entry, metric), highlight=False)  # a result, not a warning
         with log_path.open("a") as fh:
             fh.write(json.dumps(entry) + "\n")
         save_checkpoint(out, model.adapter, optimizer, state)
