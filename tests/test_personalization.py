@@ -233,3 +233,17 @@ def test_zero_user_init_starts_as_a_shared_prompt_and_then_learns_the_user(metho
     assert not torch.allclose(tokens[0], tokens[1], atol=1e-4)
     random_init = kind.build(kind.config_class(num_tokens=2), 24, 16, 1.0)(features)
     assert not torch.allclose(random_init[0], random_init[1], atol=1e-4)
+
+
+def test_the_encoder_reads_a_preference_users_choices_not_only_the_item_text() -> None:
+    """synthetic-pref's history items are the same kind of descriptions for every user; who the
+    user is lies in the label (their choice). The soft methods' encoder must read it; retrieval
+    by content must not."""
+    from personalize.data.tasks import get_task
+    from personalize.retrieval.base import encoded_text, item_text
+
+    item = {"id": "h0", "text": "A book about a murder, and about a kiss.", "label": "romance"}
+    pref, style = get_task("synthetic-pref"), get_task("synthetic-style")
+    assert encoded_text(item, pref) == "A book about a murder, and about a kiss. romance"
+    assert item_text(item, pref) == "A book about a murder, and about a kiss."
+    assert encoded_text({"id": "h0", "text": "HI!"}, style) == "HI!"
