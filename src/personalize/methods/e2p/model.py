@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 
@@ -23,6 +23,8 @@ class E2PConfig(SoftPrefixConfig):
         mlp_hidden: width of the projector's hidden layer.
         dropout: dropout inside the projector.
     """
+
+    has_user_projection: ClassVar[bool] = True
 
     user_vector: Literal["mean", "concat"] = "mean"
     mlp_hidden: int = 1024

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 
@@ -24,6 +24,8 @@ class PersomaConfig(SoftPrefixConfig):
         depth: Perceiver blocks.
         heads: attention heads in each block.
     """
+
+    has_user_projection: ClassVar[bool] = True
 
     num_tokens: int = 4
     resampler: Literal["perceiver", "mlp"] = "perceiver"
