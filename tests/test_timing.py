@@ -154,3 +154,83 @@ def test_cells_and_notes_say_when_the_numbers_do_not_hold() -> None:
 def test_thresholds_are_checked() -> None:
     with pytest.raises(ValueError, match="max_spread"):
         Thresholds(max_spread=-1)
+
+
+# --------------------------------------------------------------------------------------------
+# the comparison's latency columns (personalize.compare.latency) on fake passes and fake load
+# --------------------------------------------------------------------------------------------
+
+
+class _FakeMonitor:
+    load = HOG
+
+    def __init__(self, *args) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def _fake_measure(monkeypatch, ttft: dict, tokens: dict, load: dict, hooked: tuple = ()) -> tuple[dict, list]:
+    """measure_rows with each pass replaced by a recorder returning fixed timings."""
+    from types import SimpleNamespace
+
+    from personalize.compare import latency
+
+    calls: list[tuple[str, int]] = []
+
+    def fake_pass(method, dataset, loaded, examples, new_tokens, decode):
+        def run(r: int) -> dict:
+            calls.append((method.name, r))
+            value = ttft[method.name][r % len(ttft[method.name])]
+            return {"ttft_ms": value, "prepare_ms": 1.0, "forward_ms": value - 1.0,
+                    "prompt_tokens": tokens[method.name], "decode_tokens_per_second": 100.0}
+        return run
+
+    monkeypatch.setattr(latency, "_pass", fake_pass)
+    monkeypatch.setattr(latency, "LoadMonitor", type("M", (_FakeMonitor,), {"load": load}))
+    methods = {name: SimpleNamespace(name=name, model=SimpleNamespace(has_hooks=name in hooked)) for name in ttft}
+    dataset = SimpleNamespace(examples=["x", "y"])
+    return latency.measure_rows(methods, dataset, None, n=2, repeats=3), calls
+
+
+def test_compare_latency_is_interleaved_and_clean_on_an_idle_machine(monkeypatch) -> None:
+    measured, calls = _fake_measure(monkeypatch, {"none": [45, 46, 44], "text-k4": [120, 121, 119], "e2p-1": [46, 47, 45]},
+                                    {"none": 60, "text-k4": 140, "e2p-1": 61}, IDLE)
+    assert calls == [("none", -1), ("text-k4", -1), ("e2p-1", -1),
+                     ("none", 0), ("text-k4", 0), ("e2p-1", 0),
+                     ("text-k4", 1), ("e2p-1", 1), ("none", 1),
+                     ("e2p-1", 2), ("none", 2), ("text-k4", 2)]
+    assert measured["assessment"] == {"disturbed": False, "reasons": []}
+    row = measured["rows"]["none"]
+    assert row["ttft_ms"] == 45 and row["latency"]["ttft_ms"]["q1"] == 44.5 and row["latency"]["passes"] == 3
+    assert row["latency"]["check"] == {"status": OK, "reasons": []} and row["latency"]["load"] == IDLE
+
+
+def test_compare_latency_says_disturbed_and_out_of_bounds(monkeypatch) -> None:
+    from personalize.compare.runner import latency_note, table_cells
+
+    measured, _ = _fake_measure(monkeypatch, {"none": [576, 590, 570], "text-k4": [40, 41, 42], "e2p-1": [48, 49, 47],
+                                              "xattn": [300, 301, 302]},
+                                {"none": 60, "text-k4": 140, "e2p-1": 61, "xattn": 20}, HOG, hooked=("xattn",))
+    rows = measured["rows"]
+    assert measured["assessment"]["disturbed"]
+    assert rows["none"]["latency"]["check"]["status"] == OUT_OF_BOUNDS
+    assert rows["e2p-1"]["latency"]["check"]["status"] == OUT_OF_BOUNDS  # slower than text-k4 with fewer tokens
+    assert rows["text-k4"]["latency"]["check"]["status"] == DISTURBED  # the load
+    assert rows["xattn"]["latency"]["check"]["status"] == DISTURBED  # hooks: never compared by length
+    table_rows = [{"name": name, "metrics": {}, "mean_context_tokens": 0, "compression_ratio": None,
+                   "trainable_parameters": 0, "train_seconds": None, "peak_rss_mb": 1.0, **fields}
+                  for name, fields in rows.items()]
+    headers, body = table_cells(table_rows)
+    assert "latency check" in headers
+    ttft = headers.index("TTFT ms")
+    assert body[0][ttft] == "576.0 [573.0–583.0] ⚠"
+    check = body[0][headers.index("latency check")]
+    assert check == ("out of bounds; forward 575.0 ms > text-k4's 40.0 ms with 80 fewer positions; "
+                     "forward 575.0 ms > e2p-1's 47.0 ms with 1 fewer positions")
+    note = latency_note(table_rows)
+    assert "DISTURBED" in note and "1-min load 3.10 above 2 cores" in note and "out of bounds: e2p-1, none" in note

@@ -294,7 +294,7 @@ def check_bounds(rows: Sequence[Mapping[str, Any]], *, tokens: str = "tokens", t
                 continue
             if sa["q1"] > sb["q3"] and sa["median"] > sb["median"] * (1 + tolerance):
                 out.setdefault(a[name], []).append(
-                    f"{sa['median']:.1f} ms > {b[name]}'s {sb['median']:.1f} ms with "
+                    f"forward {sa['median']:.1f} ms > {b[name]}'s {sb['median']:.1f} ms with "
                     f"{b[tokens] - a[tokens]:.0f} fewer positions")
     return out
 
@@ -304,7 +304,7 @@ def verdict(name: str, assessment: Mapping[str, Any], bounds: Mapping[str, list[
     reasons = list(assessment["rows"].get(name, []))
     out_of_bounds = bounds.get(name, [])
     if out_of_bounds:
-        return {"status": OUT_OF_BOUNDS, "reasons": [f"out of bounds: {r}" for r in out_of_bounds] + reasons}
+        return {"status": OUT_OF_BOUNDS, "reasons": list(out_of_bounds) + reasons}
     return {"status": DISTURBED if reasons else OK, "reasons": reasons}
 
 
@@ -347,3 +347,30 @@ def table_note(assessment: Mapping[str, Any] | None, load: Mapping[str, Any] | N
         return (f"{how}. {MARK} DISTURBED ({'; '.join(assessment['reasons'])}): rows marked {MARK} measured the "
                 "machine's load, not the method; rerun on an idle machine.")
     return how + ". Undisturbed."
+
+
+def judge_table(rows: Sequence[dict[str, Any]], load: Mapping[str, Any] | None, *, thresholds: Thresholds = Thresholds(),
+                timing: str = "ttft_ms", forward: str = "forward_ms", tokens: str = "tokens",
+                group: str | None = None) -> dict[str, Any]:
+    """Judge one table of interleaved rows in place; returns the table's ``{"disturbed", "reasons", "load"}``.
+
+    Args:
+        rows: dicts with ``name``, ``spread`` (key -> :func:`spread`), ``tokens`` (prompt positions
+            computed) and ``comparable`` (whether the bounds check applies: no hooks inside the
+            base model, warm state); each gets ``check`` (:func:`verdict`).
+        group: a row key; the bounds check compares rows with the same value only (e.g. the
+            state: warm rows with warm rows, rows with the prefix cache with each other).
+    """
+    assessment = assess({r["name"]: r["spread"][timing] for r in rows}, load, thresholds)
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r.get("comparable", True):
+            groups.setdefault(r.get(group) if group else None, []).append(
+                {"name": r["name"], "tokens": r[tokens], "timing": r["spread"][forward]})
+    bounds: dict[str, list[str]] = {}
+    for members in groups.values():
+        bounds.update(check_bounds(members, tolerance=thresholds.bounds_tolerance))
+    for r in rows:
+        r["check"] = verdict(r["name"], assessment, bounds)
+    reasons = assessment["reasons"] + ([f"out of bounds: {', '.join(sorted(bounds))}"] if bounds else [])
+    return {"disturbed": bool(reasons), "reasons": reasons, "load": dict(load) if load else None}
