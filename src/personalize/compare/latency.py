@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from personalize.compare.timing import LoadMonitor, Thresholds, assess, check_bounds, run_interleaved, spread, verdict
+from personalize.compare.timing import LoadMonitor, Thresholds, judge_table, run_interleaved, spread
 
 KEYS = ("ttft_ms", "prepare_ms", "forward_ms", "decode_tokens_per_second")
 
@@ -126,11 +126,11 @@ def measure_rows(methods: Mapping[str, Any], dataset: Any, loaded: Any, *, n: in
     load = monitor.load
     spreads = {name: {key: spread(r.get(key) for r in runs) for key in KEYS} for name, runs in passes.items()}
     tokens = {name: round(statistics.mean(r["prompt_tokens"] for r in runs), 1) for name, runs in passes.items()}
-    assessment = assess({name: s["ttft_ms"] for name, s in spreads.items()}, load, thresholds)
-    bounds = check_bounds([{"name": name, "tokens": tokens[name], "timing": spreads[name]["forward_ms"]}
-                           for name, m in methods.items() if not has_hooks(m)], tolerance=thresholds.bounds_tolerance)
-    table = {"disturbed": assessment["disturbed"] or bool(bounds), "reasons": assessment["reasons"]
-             + ([f"out of bounds: {', '.join(sorted(bounds))}"] if bounds else [])}
+    judged = [{"name": name, "spread": spreads[name], "tokens": tokens[name], "comparable": not has_hooks(m)}
+              for name, m in methods.items()]
+    table = judge_table(judged, load, thresholds=thresholds)
+    table.pop("load")
+    checks = {r["name"]: r["check"] for r in judged}
     rows = {}
     for name in methods:
         s = spreads[name]
@@ -141,7 +141,7 @@ def measure_rows(methods: Mapping[str, Any], dataset: Any, loaded: Any, *, n: in
             else round(s["decode_tokens_per_second"]["median"], 2),
             "latency_examples": len(examples),
             "latency_by_history": by_history[name],
-            "latency": {"passes": repeats, "prompt_tokens": tokens[name], **s, "check": verdict(name, assessment, bounds),
+            "latency": {"passes": repeats, "prompt_tokens": tokens[name], **s, "check": checks[name],
                         "load": load, "table": table},
         }
     return {"rows": rows, "load": load, "assessment": table}
