@@ -109,6 +109,9 @@ def main() -> None:
 
 
 
+_PHASES = ["phase: embed", "phase: forward", "phase: forward + loss", "phase: backward", "phase: optimizer"]
+
+
 def _op_times(bench_fn: Any, steps: int, device: torch.device) -> dict[str, dict[str, float]]:
     """op name -> {"self_cpu_ms", "self_device_ms", "calls"} per step, from torch.profiler."""
     from torch.profiler import ProfilerActivity, profile as torch_profile
@@ -144,7 +147,7 @@ def profile(bench: TrainBench, loaded: Any, args: argparse.Namespace) -> None:
     key = "self_device_ms" if device.type == "cuda" else "self_cpu_ms"
     phases = {name: {"forward_ms": round(forward.pop(name, {}).get("total_cpu_ms", 0.0), 3),
                      "train_ms": round(train.pop(name, {}).get("total_cpu_ms", 0.0), 3)}
-              for name in sorted({n for n in (*forward, *train) if n.startswith("phase: ")})}
+              for name in sorted({n for n in (*forward, *train) if n.startswith("phase: ")}, key=_PHASES.index)}
     total_f = sum(v[key] for v in forward.values())
     total_t = sum(v[key] for v in train.values())
     names = sorted(set(forward) | set(train), key=lambda n: -max(train.get(n, {}).get(key, 0.0),
