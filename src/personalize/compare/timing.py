@@ -270,7 +270,8 @@ def assess(spreads: Mapping[str, Mapping[str, Any]], load: Mapping[str, Any] | N
 
 
 def check_bounds(rows: Sequence[Mapping[str, Any]], *, tokens: str = "tokens", timing: str = "timing",
-                 name: str = "name", tolerance: float = Thresholds.bounds_tolerance) -> dict[str, list[str]]:
+                 name: str = "name", tolerance: float = Thresholds.bounds_tolerance,
+                 min_passes: int = 3) -> dict[str, list[str]]:
     """Rows slower than a row that computes more prompt positions, beyond the noise.
 
     Args:
@@ -281,16 +282,17 @@ def check_bounds(rows: Sequence[Mapping[str, Any]], *, tokens: str = "tokens", t
     Returns:
         name -> reasons, for the rows out of bounds (empty when all are physical). Row ``a`` is
         out of bounds against ``b`` when ``a`` has fewer positions, ``a``'s first quartile lies
-        above ``b``'s third, and ``a``'s median exceeds ``b``'s by more than ``tolerance``.
+        above ``b``'s third, and ``a``'s median exceeds ``b``'s by more than ``tolerance``. Rows
+        with fewer than ``min_passes`` passes are not judged (their noise is unknown).
     """
     out: dict[str, list[str]] = {}
     for a in rows:
         sa = a[timing]
-        if sa.get("median") is None:
+        if sa.get("median") is None or sa.get("n", 0) < min_passes:
             continue
         for b in rows:
             sb = b[timing]
-            if b is a or sb.get("median") is None or not a[tokens] < b[tokens]:
+            if b is a or sb.get("median") is None or sb.get("n", 0) < min_passes or not a[tokens] < b[tokens]:
                 continue
             if sa["q1"] > sb["q3"] and sa["median"] > sb["median"] * (1 + tolerance):
                 out.setdefault(a[name], []).append(
