@@ -10,8 +10,9 @@ them together, round-robin (:func:`personalize.compare.timing.run_interleaved`):
   on example ``pass mod n`` for the decode speed; a pass's TTFT is the median over its examples;
 * ``repeats`` passes of every row, the starting row rotated each pass, after one untimed warm-up
   pass (per-user caches warm, as for users the system has seen);
-* the same, without decoding, on copies of the first ``history_examples`` examples with the
-  history resized to each of ``history_lengths`` (the latency-vs-history plot);
+* the same, without decoding and with at most 3 passes, on copies of the first
+  ``history_examples`` examples with the history resized to each of ``history_lengths`` (the
+  latency-vs-history plot);
 * the machine's load over the whole phase (:class:`~personalize.compare.timing.LoadMonitor`), the
   spread of each row's passes, and the physical-bounds check on the forward time (TTFT minus
   input building) of the rows without hooks inside the base model, judged by
@@ -29,6 +30,7 @@ import torch
 
 from personalize.compare.timing import LoadMonitor, Thresholds, judge_table, run_interleaved, spread
 
+HISTORY_PASSES = 3  # the history sweep's passes (at most ``repeats``): its long histories are the costly part
 KEYS = ("ttft_ms", "prepare_ms", "forward_ms", "decode_tokens_per_second")
 
 
@@ -116,7 +118,7 @@ def measure_rows(methods: Mapping[str, Any], dataset: Any, loaded: Any, *, n: in
         for length in history_lengths:
             resized = history_dataset(dataset, length, history_examples)
             timed = run_interleaved({name: _pass(m, resized, loaded, resized.examples, 0, False)
-                                     for name, m in methods.items()}, repeats)
+                                     for name, m in methods.items()}, min(repeats, HISTORY_PASSES))
             for name, runs in timed.items():
                 s = spread(r["ttft_ms"] for r in runs)
                 by_history[name].append({

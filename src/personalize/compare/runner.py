@@ -57,14 +57,15 @@ MEASUREMENT_NOTES: dict[str, str] = {
     "decode_tokens_per_second": "one greedy generate() of N new tokens per pass (min_new_tokens=N, so EOS cannot "
                                 "stop it), batch 1, on example (pass mod latency_examples): the N - 1 steps after "
                                 "the prefill, timed inside the call; median of the passes",
-    "latency check": "ok, disturbed (the machine's 1-min load average above its cores, other processes using the "
-                     "cores this process's torch threads need, or the row's passes spread with IQR/median above "
-                     "0.25) or out of bounds (a row with fewer prompt positions whose forward time, TTFT minus "
-                     "prepare, is slower than another row's beyond the noise; rows with hooks inside the base "
-                     "model are not compared): marked ⚠ next to the number; the load is in comparison.json "
-                     "(latency.load)",
+    "latency": "per row: the passes' median and quartiles of each latency column, and the check (the table's `latency "
+               "check` column): ok, disturbed (the machine's 1-min load average above its cores, other processes using "
+               "the cores this process's torch threads need, or the row's passes spread with IQR/median above 0.25) or "
+               "out of bounds (a row with fewer prompt positions whose forward time, TTFT minus prepare, is slower than"
+               " another row's beyond the noise; rows with hooks inside the base model are not compared): marked ⚠ next"
+               " to the number; the machine's load is in latency.load",
     "peak_rss_mb": "process resident-set high-water mark during this row's evaluation (reset before each row "
-                   "through /proc/self/clear_refs; where that is not possible, the process-lifetime maximum from getrusage); includes the base model and the Python runtime",
+                   "through /proc/self/clear_refs; where that is not possible, the process-lifetime maximum from "
+                   "getrusage); includes the base model and the Python runtime",
     "peak_cuda_mb": "torch.cuda.max_memory_allocated during the same steps (GPU only)",
     "user_gain": "(with shuffled_ablation) personalization: the row's metrics with each user's own history minus "
                  "the same with another user's (the mean over `derangements` seeded derangements of the users), "
@@ -76,8 +77,9 @@ MEASUREMENT_NOTES: dict[str, str] = {
                "task adaptation; for a personalized row, task adaptation plus personalization",
     "vs_control": "the row minus its same-size non-personalized control row (user-level bootstrap 95%): "
                   "personalization measured against a method that learned the task but reads no user",
-    "latency_by_history": "ttft_ms (measured as ttft_ms, interleaved, without decoding) on copies of the first examples whose user history is cut to its most recent "
-                          "L items, or extended to L by repeating the user's items cyclically",
+    "latency_by_history": "ttft_ms (measured as ttft_ms, interleaved, without decoding, at most 3 passes) on copies of "
+                          "the first examples whose user history is cut to its most recent L items, or extended to L by"
+                          " repeating the user's items cyclically; the plot's band: first to third quartile",
 }
 
 
