@@ -6,9 +6,13 @@ For each method (in config order) :func:`run_comparison`:
    run with the same settings is reused), or checks the ``adapter`` folder it names;
 2. evaluates it with :func:`personalize.evaluation.evaluate` on the same examples (same split, same
    limit, same decoding) into ``OUT/runs/<name>/``;
-3. for model-based methods, measures latency with :func:`measure_latency`, on the dataset's first
-   examples and on copies of a few examples whose history is resized to each ``history_lengths``;
-4. reads the peak memory of steps 2-3.
+3. reads the peak memory of steps 1-2;
+
+then, once every row is evaluated, measures the latency columns of all model-based rows together,
+interleaved (round-robin over the rows, ``latency_repeats`` passes), on the dataset's first
+examples and on copies of a few examples whose history is resized to each ``history_lengths``,
+with the machine's load and a verdict on whether the numbers hold
+(:mod:`personalize.compare.latency`, :mod:`personalize.compare.timing`).
 
 It then writes ``OUT/comparison.json`` (rows, config, provenance), ``OUT/comparison.md`` and, via
 :func:`personalize.compare.report.write_report`, the plots and ``OUT/report.html``.
@@ -44,16 +48,24 @@ MEASUREMENT_NOTES: dict[str, str] = {
     "trainable_parameters": "parameters trained for this method (the base model is frozen)",
     "train_seconds": "from the training summary (inline training, or train_summary.json beside a loaded adapter); "
                      "null when unknown",
-    "ttft_ms": "median over examples, batch 1, after an untimed warm-up pass over the same examples (per-user "
-               "caches warm): build the inputs (prepare: retrieval / user features / soft tokens, tokenization) "
-               "+ one forward over the prompt with the KV cache and the greedy first token",
-    "prepare_ms": "the input-building part of ttft_ms",
-    "decode_tokens_per_second": "greedy generate() of N new tokens (min_new_tokens=N, so EOS cannot stop it), "
-                                "batch 1: the N - 1 steps after the prefill, timed inside the call from the first "
-                                "token's logits to the last's; steps / seconds summed over the examples",
-    "peak_rss_mb": "process resident-set high-water mark during this row's evaluation and latency measurement "
-                   "(reset before each row through /proc/self/clear_refs; where that is not possible, the "
-                   "process-lifetime maximum from getrusage); includes the base model and the Python runtime",
+    "ttft_ms": "batch 1, measured interleaved with the other model-based rows: round-robin passes (the starting "
+               "row rotated each pass) after an untimed warm-up pass (per-user caches warm); a pass times each "
+               "of the first latency_examples examples: build the inputs (prepare: retrieval / user features / "
+               "soft tokens, tokenization) + one forward over the prompt with the KV cache and the greedy first "
+               "token; the cell is the median of the passes' medians [first–third quartile of the passes]",
+    "prepare_ms": "the input-building part of ttft_ms (median of the passes)",
+    "decode_tokens_per_second": "one greedy generate() of N new tokens per pass (min_new_tokens=N, so EOS cannot "
+                                "stop it), batch 1, on example (pass mod latency_examples): the N - 1 steps after "
+                                "the prefill, timed inside the call; median of the passes",
+    "latency": "per row: the passes' median and quartiles of each latency column, and the check (the table's `latency "
+               "check` column): ok, disturbed (the machine's 1-min load average above its cores, other processes using "
+               "the cores this process's torch threads need, or the row's passes spread with IQR/median above 0.25) or "
+               "out of bounds (a row with fewer prompt positions whose forward time, TTFT minus prepare, is slower than"
+               " another row's beyond the noise; rows with hooks inside the base model are not compared): marked ⚠ next"
+               " to the number; the machine's load is in latency.load",
+    "peak_rss_mb": "process resident-set high-water mark during this row's evaluation (reset before each row "
+                   "through /proc/self/clear_refs; where that is not possible, the process-lifetime maximum from "
+                   "getrusage); includes the base model and the Python runtime",
     "peak_cuda_mb": "torch.cuda.max_memory_allocated during the same steps (GPU only)",
     "user_gain": "(with shuffled_ablation) personalization: the row's metrics with each user's own history minus "
                  "the same with another user's (the mean over `derangements` seeded derangements of the users), "
@@ -65,8 +77,9 @@ MEASUREMENT_NOTES: dict[str, str] = {
                "task adaptation; for a personalized row, task adaptation plus personalization",
     "vs_control": "the row minus its same-size non-personalized control row (user-level bootstrap 95%): "
                   "personalization measured against a method that learned the task but reads no user",
-    "latency_by_history": "ttft_ms on copies of the first examples whose user history is cut to its most recent "
-                          "L items, or extended to L by repeating the user's items cyclically",
+    "latency_by_history": "ttft_ms (measured as ttft_ms, interleaved, without decoding, at most 3 passes) on copies of "
+                          "the first examples whose user history is cut to its most recent L items, or extended to L by"
+                          " repeating the user's items cyclically; the plot's band: first to third quartile",
 }
 
 
@@ -406,6 +419,26 @@ def _row_differences(rows: list[dict[str, Any]], scores: dict[str, dict[str, dic
             row["vs_control"] = {"reference": control, **gains[task.primary_metric], "by_metric": gains}
 
 
+def _measure_latency_interleaved(timed: dict[str, Any], dataset: PersonalizationDataset, loaded: Any,
+                                 config: ComparisonConfig, rows: list[dict[str, Any]],
+                                 say: Callable[[str], None]) -> dict[str, Any] | None:
+    """Fill the latency fields of the model-based ``rows``, measured interleaved
+    (:func:`personalize.compare.latency.measure_rows`); returns the load and the table's verdict."""
+    from personalize.compare.latency import measure_rows
+    from personalize.compare.timing import table_note
+
+    if not timed:
+        return None
+    say(f"measuring latency: {len(timed)} rows interleaved, {config.latency_repeats} passes")
+    measured = measure_rows(timed, dataset, loaded, n=config.latency_examples, new_tokens=config.latency_new_tokens,
+                            repeats=config.latency_repeats, history_lengths=config.history_lengths,
+                            history_examples=config.history_examples)
+    for row in rows:
+        row.update(measured["rows"].get(row["name"], {}))
+    say("  " + table_note(measured["assessment"], measured["load"], passes=config.latency_repeats))
+    return {"load": measured["load"], "assessment": measured["assessment"], "passes": config.latency_repeats}
+
+
 def run_comparison(
     config: ComparisonConfig,
     out_dir: str | Path,
@@ -460,6 +493,7 @@ def run_comparison(
 
     rows: list[dict[str, Any]] = []
     scores: dict[str, dict[str, dict[str, Any]]] = {}  # row -> example id -> per-example scores
+    timed: dict[str, Any] = {}  # model-based rows, set up, for the interleaved latency measurement
     for index, spec in enumerate(config.methods, 1):
         say(f"[{index}/{len(config.methods)}] {spec.name} ({spec.method}) on {len(dataset)} examples")
         adapter: Path | None = None
@@ -479,17 +513,8 @@ def run_comparison(
                            extra={"comparison": config.name, "row": spec.name, "limit": limit, "encoder": config.encoder})
         if _prediction_ids(run_dir) != example_ids:
             raise PersonalizeError(f"method {spec.name!r} did not answer the comparison's examples")
-        latency: dict[str, Any] | None = None
-        by_history: list[dict[str, Any]] = []
         if method.needs_model:
-            say("  measuring latency")
-            latency = measure_latency(method, dataset, loaded, n=config.latency_examples,
-                                      new_tokens=config.latency_new_tokens)
-            for length in config.history_lengths:
-                resized = history_dataset(dataset, length, config.history_examples)
-                timing = measure_latency(method, resized, loaded, n=config.history_examples, decode=False)
-                by_history.append({"history_items": length, "ttft_ms": timing["ttft_ms"],
-                                   "prepare_ms": timing["prepare_ms"], "prompt_tokens": timing["prompt_tokens"]})
+            timed[spec.name] = method  # kept set up: the latency columns are measured interleaved below
         memory = peak_memory(device)
         scores[spec.name] = per_example_scores(dataset.task, read_lamp_outputs(run_dir / "predictions.json")[1],
                                                dataset.golds())
@@ -519,18 +544,21 @@ def run_comparison(
             "train_seconds": train_seconds,
             "eval_seconds": results["wall_seconds"],
             "examples_per_second": results["examples_per_second"],
-            "ttft_ms": latency["ttft_ms"] if latency else None,
-            "prepare_ms": latency["prepare_ms"] if latency else None,
-            "decode_tokens_per_second": latency["decode_tokens_per_second"] if latency else None,
-            "latency_examples": latency["n"] if latency else 0,
+            "ttft_ms": None,
+            "prepare_ms": None,
+            "decode_tokens_per_second": None,
+            "latency_examples": 0,
             **memory,
             "peak_rss_scope": rss_scope,
-            "latency_by_history": by_history,
+            "latency_by_history": [],
+            "latency": None,
             "user_gain": user_gain,
             "run_dir": os.path.relpath(run_dir, out),
         })
-        del method  # drops the adapter and its hooks on the shared base model
-        gc.collect()
+        del method
+    latency = _measure_latency_interleaved(timed, dataset, loaded, config, rows, say)
+    timed.clear()  # drops the adapters and their hooks on the shared base model
+    gc.collect()
     apply_compression(rows, config.baseline)
     _row_differences(rows, scores, config, dataset)
 
@@ -553,6 +581,7 @@ def run_comparison(
         "versions": package_versions(),
         "machine": machine(),
         "torch_threads": torch.get_num_threads(),
+        "latency": latency,
         "git": git_commit(),
         "created": now_iso(),
     }
@@ -591,8 +620,10 @@ def table_cells(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[st
         helps = ">" if gains[0].get("higher_is_better", True) else "<"
         ablation_header = [f"own − other user's history ({gains[0]['metric']}; {helps} 0: own helps)"]
     difference_headers = [f"{title} ({primary})" for _, title in differences]
+    checked = any(row.get("latency") for row in rows)
     headers = ["method", *metrics, *difference_headers, *ablation_header, "context tok", "compression",
-               "trainable params", "train s", "TTFT ms", "prepare ms", "decode tok/s", "peak MB"]
+               "trainable params", "train s", "TTFT ms", "prepare ms", "decode tok/s",
+               *(["latency check"] if checked else []), "peak MB"]
     body = []
     for row in rows:
         peak = row["peak_cuda_mb"] if row.get("peak_cuda_mb") is not None else row["peak_rss_mb"]
@@ -606,12 +637,34 @@ def table_cells(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[st
             _fmt(row["compression_ratio"], 1, suffix="×"),
             _fmt(row["trainable_parameters"], thousands=True),
             _fmt(row["train_seconds"], 0),
-            _fmt(row["ttft_ms"], 1),
-            _fmt(row["prepare_ms"], 1),
-            _fmt(row["decode_tokens_per_second"], 1),
+            *_latency_cells(row, checked),
             _fmt(peak, 0),
         ])
     return headers, body
+
+
+def _latency_cells(row: dict[str, Any], checked: bool) -> list[str]:
+    """TTFT [quartiles], prepare, decode and (``checked``) the verdict; ⚠ where the numbers do not hold."""
+    from personalize.compare.timing import timing_cell
+
+    latency = row.get("latency")
+    if not latency:  # a row measured before interleaving, or a model-free row
+        plain = [_fmt(row.get("ttft_ms"), 1), _fmt(row.get("prepare_ms"), 1), _fmt(row.get("decode_tokens_per_second"), 1)]
+        return plain + (["–"] if checked else [])
+    status = latency["check"]["status"]
+    return [timing_cell(latency["ttft_ms"], status), _fmt(row.get("prepare_ms"), 1),
+            timing_cell(latency["decode_tokens_per_second"], status),
+            "; ".join([status, *(r for r in latency["check"]["reasons"] if r not in latency["table"]["reasons"])])]
+
+
+def latency_note(rows: Sequence[dict[str, Any]]) -> str | None:
+    """The line under a comparison table: passes, the machine's load, and whether the latency holds."""
+    from personalize.compare.timing import table_note
+
+    latency = next((row["latency"] for row in rows if row.get("latency")), None)
+    if latency is None:
+        return None
+    return table_note(latency["table"], latency["load"], passes=latency["passes"])
 
 
 def _interval(gain: dict[str, Any] | None) -> str:
@@ -671,6 +724,9 @@ def markdown_table(record: dict[str, Any]) -> str:
         lines += ["Compression ratio not defined for " + "; ".join(nulls) + ".", ""]
     peak = "GPU memory allocated (torch.cuda.max_memory_allocated)" if any(
         r.get("peak_cuda_mb") is not None for r in rows) else "process RSS high-water mark"
+    note = latency_note(rows)
+    if note:
+        lines += [note, ""]
     lines += [f"peak MB: {peak}.", "", "## What is measured", ""]
     lines += [f"- **{key}**: {text}" for key, text in MEASUREMENT_NOTES.items()]
     return "\n".join(lines) + "\n"
