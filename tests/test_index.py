@@ -8,8 +8,8 @@ import random
 
 import numpy as np
 import pytest
-from conftest import HashingEncoder
 
+from conftest import HashingEncoder
 from personalize.data.schema import UserProfile
 from personalize.data.tasks import get_task
 from personalize.errors import ConfigError

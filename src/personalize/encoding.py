@@ -30,7 +30,7 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _slug(name: str) -> str:
+def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "encoder"
 
 
@@ -49,7 +49,7 @@ class EmbeddingCache:
         self.encoder_name = encoder_name
         self._factory = encoder_factory
         self._encoder: Any = None
-        self.root = Path(root) if root is not None else cache_dir("embeddings", _slug(encoder_name))
+        self.root = Path(root) if root is not None else cache_dir("embeddings", slug(encoder_name))
         self.root.mkdir(parents=True, exist_ok=True)
         self._index: dict[str, tuple[int, int]] = {}
         self._shards: list[np.ndarray] = []

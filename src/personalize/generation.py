@@ -168,14 +168,14 @@ def generate(
     return [postprocess(t, decoding.postprocess) for t in texts]
 
 
-def _cache_argument(model: torch.nn.Module) -> str:
+def cache_argument(model: torch.nn.Module) -> str:
     """The forward() keyword for a KV cache: ``cache`` in recent transformers, else ``past_key_values``."""
     import inspect
 
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
-def _output_cache(output: object) -> object:
+def output_cache(output: object) -> object:
     cache = getattr(output, "cache", None)
     return cache if cache is not None else output.past_key_values
 
@@ -267,7 +267,7 @@ def score_labels(
         attention_mask=mask4d[:, None],
         position_ids=attention_mask.sum(-1, keepdim=True) + offset_t[None, :],
         use_cache=True,
-        **{_cache_argument(model): _output_cache(out)},
+        **{cache_argument(model): output_cache(out)},
     )
     logprobs = torch.log_softmax(cont.logits.float(), dim=-1)  # [batch, width, vocab]
     picked = torch.gather(logprobs, 2, torch.tensor(targets, device=device).expand(batch, width)[:, :, None]).squeeze(-1)
@@ -296,7 +296,7 @@ class SharedPrefixCache:
         with torch.inference_mode():
             key = "input_ids" if is_ids else "inputs_embeds"
             out = model(**{key: prefix[None]}, use_cache=True, logits_to_keep=1)
-        cache = _output_cache(out)
+        cache = output_cache(out)
         self.layers = [(layer.keys, layer.values) for layer in cache.layers]  # each [1, kv_heads, P, head_dim]
 
     def __len__(self) -> int:
@@ -358,5 +358,5 @@ class SharedPrefixCache:
             cache.update(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1), index)
         positions = position_ids_from_mask(full_mask)[:, n:]
         out = self.model(**{key: torch.stack(rest_rows)}, attention_mask=full_mask, position_ids=positions,
-                         use_cache=True, **{_cache_argument(self.model): cache}, **kwargs)
+                         use_cache=True, **{cache_argument(self.model): cache}, **kwargs)
         return out, full_mask

@@ -30,24 +30,20 @@ from typing import Any
 import torch
 from torch import nn
 
-from personalize.data.tasks import TaskSpec
-from personalize.errors import ConfigError, PersonalizeError
-from personalize.methods.soft.adapter import ADAPTERS, SoftTokenAdapter
-from personalize.methods.soft.config import SoftPrefixConfig
-from personalize.methods.soft.features import UserFeatures
-from personalize.models.llm import decoder_stack
-from personalize.prompts import SOFT_SLOT, PromptBuilder, get_template
-
-ADAPTER_CONFIG = "adapter_config.json"
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
-FORMAT_VERSION = 1
-
 # Make sure every built-in adapter kind is registered.
 import personalize.methods.e2p  # noqa: E402,F401
 import personalize.methods.persoma  # noqa: E402,F401
 import personalize.methods.prompt  # noqa: E402,F401
 import personalize.methods.rag_prefix  # noqa: E402,F401
 import personalize.methods.xattn  # noqa: E402,F401
+from personalize.adapter_files import ADAPTER_CONFIG, ADAPTER_WEIGHTS, FORMAT_VERSION, read_adapter_config
+from personalize.data.tasks import TaskSpec
+from personalize.errors import ConfigError
+from personalize.methods.soft.adapter import ADAPTERS, SoftTokenAdapter
+from personalize.methods.soft.config import SoftPrefixConfig
+from personalize.methods.soft.features import UserFeatures
+from personalize.models.llm import decoder_stack
+from personalize.prompts import SOFT_SLOT, PromptBuilder, get_template
 
 
 def embedding_norm(model: nn.Module) -> float:
@@ -277,9 +273,9 @@ class PersonalizedModel(nn.Module):
             if start > 0:
                 from transformers import DynamicCache
 
-                from personalize.generation import _cache_argument
+                from personalize.generation import cache_argument
 
-                cached = {_cache_argument(inner): DynamicCache(config=self.base.config), "use_cache": True}
+                cached = {cache_argument(inner): DynamicCache(config=self.base.config), "use_cache": True}
                 with torch.no_grad():
                     inner(inputs_embeds=batch.inputs_embeds[:, :start], attention_mask=batch.attention_mask[:, :start],
                           position_ids=batch.position_ids[:, :start], **cached)
@@ -357,21 +353,3 @@ class PersonalizedModel(nn.Module):
 def _remove_handles(handles: list[Any]) -> None:
     for handle in handles:
         handle.remove()
-
-
-def read_adapter_config(directory: str | Path) -> dict[str, Any]:
-    directory = Path(directory)
-    path = directory / ADAPTER_CONFIG
-    if not path.is_file() or not (directory / ADAPTER_WEIGHTS).is_file():
-        raise PersonalizeError(f"{directory} is not a saved adapter (needs {ADAPTER_CONFIG} and {ADAPTER_WEIGHTS})")
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} is damaged (not valid JSON: {exc}); restore the adapter folder or train it again") from None
-    if not isinstance(saved, dict):
-        raise ConfigError(f"{path} is damaged (a JSON {type(saved).__name__}, not an object); restore the adapter "
-                          "folder or train it again")
-    missing = [k for k in ("method", "base_model", "hidden_size", "config") if k not in saved]
-    if missing:
-        raise ConfigError(f"{path}: missing key(s) {missing}")
-    return saved

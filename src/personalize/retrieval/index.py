@@ -47,7 +47,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from personalize.encoding import _slug
+from personalize.encoding import slug
 from personalize.paths import cache_dir
 from personalize.retrieval.base import TextEmbedder
 
@@ -323,7 +323,7 @@ class HistoryIndexStore:
         if chunk_size <= 0:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
         self.embedder = embedder
-        self.root = Path(root) if root is not None else cache_dir("indexes", _slug(embedder.name))
+        self.root = Path(root) if root is not None else cache_dir("indexes", slug(embedder.name))
         self.root.mkdir(parents=True, exist_ok=True)
         self.hnsw_threshold = int(hnsw_threshold)
         self.hnsw_m = int(hnsw_m)
