@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from personalize.errors import ModelNotAvailableError, PersonalizeError
+from personalize.io import cache_lock
 from personalize.models.device import dtype_name, resolve_device, resolve_dtype
 from personalize.paths import cache_dir
 from personalize.registry import Registry
@@ -187,13 +188,15 @@ def bundled_model_dir(name: str) -> tuple[Path, bool]:
     target = cache_dir("models") / spec.name
     fingerprint = _gguf_fingerprint(gguf)
     marker = target / "personalize_source.json"
-    if marker.exists():
-        try:
-            if json.loads(marker.read_text()) == fingerprint:
-                return target, False
-        except (OSError, json.JSONDecodeError):
-            pass
-    _convert_gguf(gguf, target, fingerprint)
+    # One process converts while the others wait, then find the marker and use its copy.
+    with cache_lock(target.parent / f".{spec.name}.lock"):
+        if marker.exists():
+            try:
+                if json.loads(marker.read_text()) == fingerprint:
+                    return target, False
+            except (OSError, json.JSONDecodeError):
+                pass
+        _convert_gguf(gguf, target, fingerprint)
     return target, True
 
 

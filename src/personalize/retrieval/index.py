@@ -28,8 +28,10 @@ so one active user never forces a rebuild or a load of everybody's vectors. The 
 is a few hundred bytes. ``benchmarks/retrieval_latency.py`` measures both designs.
 
 Not thread-safe for concurrent updates of one store object beyond the internal lock around
-:meth:`HistoryIndexStore.index_for`; different processes may share a root (writes are atomic, and
-an inconsistent pair of files is rebuilt).
+:meth:`HistoryIndexStore.index_for`; different processes may share a root: each writes and reads
+a user's pair of files holding that user's ``index.lock`` (so two writers never interleave, and a
+reader never sees one writer's index with another's ``index.json``), writes are atomic, and an
+inconsistent pair of files is rebuilt.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from typing import Any, Literal
 import numpy as np
 
 from personalize.encoding import slug
+from personalize.io import cache_lock
 from personalize.paths import cache_dir
 from personalize.retrieval.base import TextEmbedder
 
@@ -62,6 +65,8 @@ DEFAULT_EF_SEARCH = 64
 DEFAULT_CHUNK = 4096
 """Texts encoded (and vectors moved) per step, so memory stays bounded for 100k-item histories."""
 FORMAT_VERSION = 1
+LOCK_NAME = "index.lock"
+"""Held (``flock``) by a process while it reads or writes the user's index.faiss + index.json."""
 
 
 def _faiss() -> Any:
@@ -394,6 +399,12 @@ class HistoryIndexStore:
     def _load(self, user_id: str) -> _Entry | None:
         """The persisted index of ``user_id``, or ``None`` when missing, unreadable or stale."""
         folder = self.user_dir(user_id)
+        if not (folder / "index.json").is_file():
+            return None
+        with cache_lock(folder / LOCK_NAME):
+            return self._load_locked(user_id, folder)
+
+    def _load_locked(self, user_id: str, folder: Path) -> _Entry | None:
         try:
             meta = json.loads((folder / "index.json").read_text(encoding="utf-8"))
             if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
@@ -412,6 +423,10 @@ class HistoryIndexStore:
     def _save(self, user_id: str, entry: _Entry) -> None:
         folder = self.user_dir(user_id)
         folder.mkdir(parents=True, exist_ok=True)
+        with cache_lock(folder / LOCK_NAME):
+            self._save_locked(user_id, entry, folder)
+
+    def _save_locked(self, user_id: str, entry: _Entry, folder: Path) -> None:
         index = entry.index
         entry.index.save(folder / "index.faiss")
         meta = {
