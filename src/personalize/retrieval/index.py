@@ -10,7 +10,9 @@ query is wasteful. :class:`HistoryIndexStore` keeps ONE index PER USER:
   ``n_items``, ``corpus_hash`` (:func:`~personalize.retrieval.base.texts_digest` of the ordered item
   texts), HNSW settings. Written after the index file, so it is the commit marker: a crash between
   the two writes leaves an ``n_items`` that disagrees with the index, which is detected on load
-  and repaired by a rebuild.
+  and repaired by a rebuild;
+* ``<root>/<sha256(user_id)[:16]>/index.lock`` — empty; ``flock``-ed while a process reads or
+  writes the two files above.
 
 The default root is ``$PERSONALIZE_HOME/indexes/<encoder slug>/``.
 
