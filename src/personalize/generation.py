@@ -296,8 +296,10 @@ class SharedPrefixCache:
         with torch.inference_mode():
             key = "input_ids" if is_ids else "inputs_embeds"
             out = model(**{key: prefix[None]}, use_cache=True, logits_to_keep=1)
-        cache = output_cache(out)
-        self.layers = [(layer.keys, layer.values) for layer in cache.layers]  # each [1, kv_heads, P, head_dim]
+        from personalize.models.families import family_of
+
+        self.family = family_of(model)
+        self.layers = self.family.cache_layers(output_cache(out))  # each ([1, kv_heads, P, head_dim], same)
 
     def __len__(self) -> int:
         return int(self.prefix.shape[0])
@@ -338,8 +340,6 @@ class SharedPrefixCache:
         would see without the cache. Returns ``(model output, attention mask [batch, width])``
         for the decode steps, or ``None`` when a row does not start with the prefix.
         """
-        from transformers import DynamicCache
-
         key = "input_ids" if self.is_ids else "inputs_embeds"
         data, mask = inputs.get(key), inputs["attention_mask"]
         if data is None:
@@ -353,7 +353,7 @@ class SharedPrefixCache:
             rest_masks.append(torch.cat([row_mask[:start], row_mask[start + n :]]))
         batch = len(rest_rows)
         full_mask = torch.cat([mask.new_ones(batch, n), torch.stack(rest_masks)], dim=1)
-        cache = DynamicCache(config=self.model.config)
+        cache = self.family.new_cache(self.model.config)
         for index, (k, v) in enumerate(self.layers):
             cache.update(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1), index)
         positions = position_ids_from_mask(full_mask)[:, n:]
