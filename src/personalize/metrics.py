@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from personalize.data.lamp_format import read_lamp_outputs
 from personalize.data.overlap import rouge_1, rouge_scorer
 from personalize.data.tasks import TaskSpec, get_task
 from personalize.errors import DataError, PersonalizeError
@@ -220,65 +221,6 @@ def paired_difference(
                           "wins": int((better > 0).sum()), "losses": int((better < 0).sum()),
                           "ties": int((better == 0).sum()), "n": len(ids)}
     return result
-
-
-def read_lamp_outputs(path: str | Path) -> tuple[str | None, dict[str, str]]:
-    """Read a LaMP outputs file: ``{"task": "LaMP_7", "golds": [{"id": ..., "output": ...}]}``.
-
-    The same format holds golds and predictions. Ids may be strings or integers in the file and
-    come back as strings, in file order.
-
-    Returns:
-        ``(task, outputs)``: the file's ``task`` field (``None`` when absent) and ``id -> output``.
-
-    Raises:
-        DataError: unreadable file, malformed JSON, missing/mistyped keys, duplicate ids — the
-            message names the file and, for a record, its index in ``golds``.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read LaMP outputs file: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text: {exc}") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: malformed JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise DataError(
-            f"{path}: expected a JSON object with a 'golds' list, got {type(data).__name__}"
-        )
-    task = data.get("task")
-    if task is not None and not isinstance(task, str):
-        raise DataError(f"{path}: 'task' must be a string, got {type(task).__name__}")
-    if "golds" not in data:
-        raise DataError(f"{path}: missing key 'golds' (expected {{'task': ..., 'golds': [...]}})")
-    records = data["golds"]
-    if not isinstance(records, list):
-        raise DataError(f"{path}: 'golds' must be a list, got {type(records).__name__}")
-    outputs: dict[str, str] = {}
-    for index, record in enumerate(records):
-        where = f"{path}: golds[{index}]"
-        if not isinstance(record, dict):
-            raise DataError(f"{where}: expected an object, got {type(record).__name__}")
-        for key in ("id", "output"):
-            if key not in record:
-                raise DataError(f"{where}: missing key {key!r}")
-        raw_id = record["id"]
-        if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
-            raise DataError(f"{where}: 'id' must be a string or integer, got {raw_id!r}")
-        output = record["output"]
-        if not isinstance(output, str):
-            raise DataError(
-                f"{where} (id {raw_id!r}): 'output' must be a string, got {type(output).__name__}"
-            )
-        example_id = str(raw_id)
-        if example_id in outputs:
-            raise DataError(f"{where}: duplicate id {example_id!r}")
-        outputs[example_id] = output
-    return task, outputs
 
 
 def write_lamp_outputs(
