@@ -95,7 +95,12 @@ def _run(script: Path, homes: list[Path], tmp: Path) -> list[dict]:
     time.sleep(0.2)
     go.touch()
     for proc in procs:
-        _, err = proc.communicate(timeout=300)
+        try:
+            _, err = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            for p in procs:
+                p.kill()
+            raise AssertionError("a worker hung: " + "; ".join((p.communicate()[1] or "")[-1000:] for p in procs)) from None
         assert proc.returncode == 0, err[-2000:]
     return [json.loads(out.read_text()) for out in outs]
 
