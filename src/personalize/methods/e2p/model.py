@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 
@@ -24,6 +24,8 @@ class E2PConfig(SoftPrefixConfig):
         dropout: dropout inside the projector.
     """
 
+    has_user_projection: ClassVar[bool] = True
+
     user_vector: Literal["mean", "concat"] = "mean"
     mlp_hidden: int = 1024
     dropout: float = 0.0
@@ -39,7 +41,8 @@ class E2PAdapter(SoftTokenAdapter):
     def __init__(self, config: E2PConfig, hidden_size: int, encoder_dim: int, embed_norm: float) -> None:
         super().__init__(config, hidden_size, embed_norm)
         self.feature_kind = feature_kind_of(config)
-        self.projector = PrefixProjector(encoder_dim, config.mlp_hidden, hidden_size, config.num_tokens, config.dropout)
+        self.projector = PrefixProjector(encoder_dim, config.mlp_hidden, hidden_size, config.num_tokens, config.dropout,
+                                         zero_init=config.user_init == "zero")
 
     def raw_tokens(self, features: UserFeatures) -> torch.Tensor:
         assert features.vector is not None, "E2P needs one user vector per example"

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 
 from personalize.methods.soft.adapter import ADAPTERS, AdapterKind, SoftTokenAdapter
 from personalize.methods.soft.config import SoftPrefixConfig
 from personalize.methods.soft.features import UserFeatures
-from personalize.methods.soft.layers import MLPAdapter, PerceiverResampler
+from personalize.methods.soft.layers import MLPAdapter, PerceiverResampler, zero_user_weights
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,8 @@ class PersomaConfig(SoftPrefixConfig):
         depth: Perceiver blocks.
         heads: attention heads in each block.
     """
+
+    has_user_projection: ClassVar[bool] = True
 
     num_tokens: int = 4
     resampler: Literal["perceiver", "mlp"] = "perceiver"
@@ -43,6 +45,8 @@ class PersomaAdapter(SoftTokenAdapter):
             self.resampler = PerceiverResampler(encoder_dim, config.dim, hidden_size, config.num_tokens, config.depth, config.heads)
         else:
             self.resampler = MLPAdapter(encoder_dim, config.dim, hidden_size, config.num_tokens)
+        if config.user_init == "zero":
+            zero_user_weights(self.resampler.output if config.resampler == "perceiver" else self.resampler.head)
 
     def raw_tokens(self, features: UserFeatures) -> torch.Tensor:
         assert features.items is not None and features.item_mask is not None, "PERSOMA needs per-item embeddings"

@@ -29,6 +29,10 @@ class SoftPrefixConfig(JsonConfig):
         lora_targets: names of the base model's linear layers that get a LoRA (``None``: the
             model family's default in :mod:`personalize.models.families`, ``q_proj`` and
             ``v_proj`` for Llama-like models).
+        user_init: ``random`` (the usual initialisation of the adapter's last layer) or ``zero``:
+            the weights of the layer that maps the user representation to the soft tokens start at
+            zero, so the adapter starts as a shared soft prompt (the control) and the user's part
+            grows from nothing during training instead of starting as per-user noise.
     """
 
     num_tokens: int = 1
@@ -40,7 +44,9 @@ class SoftPrefixConfig(JsonConfig):
     lora_rank: int = 0
     lora_alpha: float = 16.0
     lora_targets: tuple[str, ...] | list[str] | None = None
+    user_init: Literal["random", "zero"] = "random"
     min_tokens: ClassVar[int] = 1  # fewest soft tokens that still carry the user
+    has_user_projection: ClassVar[bool] = False  # a last layer from the user to the tokens (user_init applies)
 
     def __post_init__(self) -> None:
         from personalize.validation import check_soft_config

@@ -11,7 +11,7 @@ import torch
 
 from personalize.data.schema import UserProfile
 from personalize.data.tasks import TaskSpec
-from personalize.retrieval.base import item_text, texts_digest
+from personalize.retrieval.base import encoded_text, texts_digest
 
 FeatureKind = Literal["none", "vector", "concat", "items", "retrieved"]
 
@@ -63,7 +63,7 @@ class FeatureBuilder:
 
     def _texts(self, profile: UserProfile) -> list[str]:
         items = profile.items if self.max_items is None or self.kind == "retrieved" else profile.items[-self.max_items :]
-        return [item_text(item, self.task) for item in items]
+        return [encoded_text(item, self.task) for item in items]
 
     def _user(self, profile: UserProfile) -> np.ndarray:
         texts = self._texts(profile)
@@ -88,7 +88,7 @@ class FeatureBuilder:
 
     def _retrieved(self, profile: UserProfile, query: str) -> np.ndarray:
         order = self._retriever.retrieve(query, profile, self.retrieve_k or 8, self.task)
-        texts = [item_text(profile.items[i], self.task) for i in order]
+        texts = [encoded_text(profile.items[i], self.task) for i in order]
         return self.embedder.encode(texts) if texts else np.zeros((0, self.embedder.dim), np.float32)
 
     def __call__(self, profiles: Sequence[UserProfile], queries: Sequence[str] | None = None) -> UserFeatures:
