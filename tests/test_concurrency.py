@@ -60,7 +60,10 @@ WORKER = textwrap.dedent('''
 
     llm._convert_gguf = slow_conversion
 
-    while not go.exists():
+    deadline = time.monotonic() + 600
+    while not go.exists():  # never outlive a test that gave up (its folder removed) or never said go
+        if time.monotonic() > deadline or not go.parent.exists():
+            sys.exit("no go signal")
         time.sleep(0.005)
 
     model_dir, converted = llm.bundled_model_dir("toy-model")
