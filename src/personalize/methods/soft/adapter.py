@@ -50,7 +50,8 @@ class SoftTokenAdapter(nn.Module):
             from personalize.methods.soft.lora import build_lora
             from personalize.models.families import family_of
 
-            targets = self.config.lora_targets or family_of(base).lora_targets
+            targets = self.config.lora_targets
+            targets = family_of(base).lora_targets if targets is None else targets
             self.lora = build_lora(base, self.config.lora_rank, self.config.lora_alpha, targets)
 
     def install_hooks(self, base: nn.Module, is_active: Callable[[], bool], current_memory: Callable[[], Any]) -> list[Any]:
