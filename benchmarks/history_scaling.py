@@ -91,8 +91,8 @@ def main() -> None:
         print(json.dumps(row), flush=True)
 
     names = list(methods)
-    print("\nwarm time per request (ms; prepare + prefill + %d tokens), median of %d; cold history encoding (s)"
-          % (args.new_tokens, args.requests))
+    print(f"\nwarm time per request (ms; prepare + prefill + {args.new_tokens} tokens), median of {args.requests}; "
+          "cold history encoding (s)")
     print("| history | encode history (s) | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     for row in rows:

@@ -40,7 +40,7 @@ import torch
 from personalize.compare.runner import _inputs, history_dataset
 from personalize.compare.timing import MARK, OK, LoadMonitor, judge_table, run_interleaved, spread, table_note, timing_cell
 from personalize.data.schema import PersonalizationDataset
-from personalize.generation import SharedPrefixCache, _cache_argument, _output_cache, position_ids_from_mask
+from personalize.generation import SharedPrefixCache, cache_argument, output_cache, position_ids_from_mask
 
 # name -> (method, settings); soft methods get an untrained adapter of these settings, placed
 # where the shipped LaMP-7 adapters put their tokens (right before the input text).
@@ -125,7 +125,7 @@ def time_request(method: Any, loaded: Any, dataset: PersonalizationDataset, exam
     from the cache.
     """
     model, device = loaded.model, loaded.device
-    cache_kw = _cache_argument(model)
+    cache_kw = cache_argument(model)
 
     def sync() -> None:  # on a GPU, the clock is read only after the device has finished
         if device.type == "cuda":
@@ -145,7 +145,7 @@ def time_request(method: Any, loaded: Any, dataset: PersonalizationDataset, exam
         else:
             out = model(**inputs, position_ids=position_ids_from_mask(mask), use_cache=True, logits_to_keep=1)
         token = out.logits[:, -1].argmax(-1, keepdim=True)
-        cache = _output_cache(out)
+        cache = output_cache(out)
         sync()
         first_at = time.perf_counter()
         positions = mask.sum(-1, keepdim=True)
@@ -153,7 +153,7 @@ def time_request(method: Any, loaded: Any, dataset: PersonalizationDataset, exam
             mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
             step = model(input_ids=token, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
                          **{cache_kw: cache})
-            cache = _output_cache(step)
+            cache = output_cache(step)
             token = step.logits[:, -1].argmax(-1, keepdim=True)
             positions = positions + 1
         token.tolist()  # waits for the device
@@ -223,7 +223,7 @@ def run_bench(dataset: PersonalizationDataset, loaded: Any, encoder_factory: Any
                 if PRESETS[name][0] in ("none", "text"):
                     continue  # text methods keep no per-user state beyond an in-memory BM25 index
                 cold_runs = []
-                for r in range(max(1, options.repeats // 2)):
+                for _ in range(max(1, options.repeats // 2)):
                     # A cache folder of its own per run (cold). Removed at exit, after the caches'
                     # own exit-time flush into it: atexit runs the handlers registered later first.
                     cache_root = tempfile.mkdtemp(prefix="bench-cold-")

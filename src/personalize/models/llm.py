@@ -24,7 +24,9 @@ from pathlib import Path
 import torch
 
 from personalize.errors import ModelNotAvailableError, PersonalizeError
+from personalize.io import cache_lock
 from personalize.models.device import dtype_name, resolve_device, resolve_dtype
+from personalize.models.families import family_of
 from personalize.paths import cache_dir
 from personalize.registry import Registry
 
@@ -187,25 +189,27 @@ def bundled_model_dir(name: str) -> tuple[Path, bool]:
     target = cache_dir("models") / spec.name
     fingerprint = _gguf_fingerprint(gguf)
     marker = target / "personalize_source.json"
-    if marker.exists():
-        try:
-            if json.loads(marker.read_text()) == fingerprint:
-                return target, False
-        except (OSError, json.JSONDecodeError):
-            pass
-    _convert_gguf(gguf, target, fingerprint)
+    # One process converts while the others wait, then find the marker and use its copy.
+    with cache_lock(target.parent / f".{spec.name}.lock"):
+        if marker.exists():
+            try:
+                if json.loads(marker.read_text()) == fingerprint:
+                    return target, False
+            except (OSError, json.JSONDecodeError):
+                pass
+        _convert_gguf(gguf, target, fingerprint)
     return target, True
 
 
 def decoder_stack(base: torch.nn.Module) -> torch.nn.Module:
-    """The decoder of a transformers causal LM (the module that maps embeddings to hidden states)."""
-    return base.get_decoder() if hasattr(base, "get_decoder") else getattr(base, base.base_model_prefix)
+    """The decoder of a transformers causal LM (the module that maps embeddings ``[B, T, H]`` to
+    hidden states ``[B, T, H]``), as its family's entry in :mod:`personalize.models.families` says."""
+    return family_of(base).decoder(base)
 
 
-def decoder_layers(base: torch.nn.Module) -> torch.nn.ModuleList | None:
-    """The repeated decoder blocks (``decoder.layers``), or ``None`` when the model has none."""
-    layers = getattr(decoder_stack(base), "layers", None)
-    return layers if isinstance(layers, torch.nn.ModuleList) and len(layers) else None
+def decoder_layers(base: torch.nn.Module) -> torch.nn.ModuleList:
+    """The repeated decoder blocks, as its family's entry says; ``ConfigError`` for another family."""
+    return family_of(base).layers(base)
 
 
 def contiguous_lm_head_inputs(model: torch.nn.Module) -> None:

@@ -59,8 +59,8 @@ class ModelParaphraser:
 
     def __call__(self, prompts: list[str]) -> list[str]:
         from personalize.evaluation.harness import EvalOptions, evaluate
-        from personalize.metrics import read_lamp_outputs
         from personalize.methods.base import make_method
+        from personalize.metrics import read_lamp_outputs
 
         keys = [_key(p) for p in prompts]
         pending = sorted({key: p for key, p in zip(keys, prompts) if key not in self.cache}.items())

@@ -11,7 +11,7 @@ import torch
 
 from personalize.data.schema import UserProfile
 from personalize.data.tasks import TaskSpec
-from personalize.retrieval.base import encoded_text
+from personalize.retrieval.base import encoded_text, texts_digest
 
 FeatureKind = Literal["none", "vector", "concat", "items", "retrieved"]
 
@@ -44,14 +44,16 @@ class FeatureBuilder:
     embedding of all item texts joined; the encoder truncates long ones), ``items`` (each of the
     ``max_items`` most recent items), ``retrieved`` (the ``retrieve_k`` items most similar to the
     current input, best first: query-aware, and bounded however long the history).
-    Per-user results are memoised in memory, so an epoch costs no encoding after the first.
+    Per-user results are memoised in memory, keyed on the texts the adapter reads (not on the
+    user id: one user may appear with different histories), so an epoch costs no encoding after
+    the first.
     """
 
     def __init__(self, kind: FeatureKind, task: TaskSpec, embedder: object | None, max_items: int | None,
                  retrieve_k: int | None = None, retriever: object | None = None) -> None:
         self.kind, self.task, self.embedder, self.max_items = kind, task, embedder, max_items
         self.retrieve_k = retrieve_k
-        self._memo: dict[tuple[str, int], np.ndarray] = {}
+        self._memo: dict[str, np.ndarray] = {}  # texts_digest of a user's texts -> their feature
         self._retriever = retriever
         if kind == "retrieved" and retriever is None:
             from personalize.retrieval import HistoryIndexStore, make_retriever
@@ -64,9 +66,9 @@ class FeatureBuilder:
         return [encoded_text(item, self.task) for item in items]
 
     def _user(self, profile: UserProfile) -> np.ndarray:
-        key = (profile.user_id, len(profile.items))
+        texts = self._texts(profile)
+        key = texts_digest(texts)
         if key not in self._memo:
-            texts = self._texts(profile)
             if self.kind == "concat":
                 value = self.embedder.encode([" ".join(texts)])[0]
             else:
