@@ -9,8 +9,9 @@ threads, other processes' CPU share) and is judged: **disturbed** when the load 
 cores, other processes took cores this process needs, or a row's repeats spread too wide;
 a warm row is **out of bounds** when it computes fewer prompt positions than another warm row
 (same state, no hooks in the base model) and its forward (TTFT minus prepare) is slower beyond
-the noise (:mod:`personalize.compare.timing`). Such rows are marked ⚠ in ``bench.md``. Soft-token adapters are untrained: latency does not depend
-on their weights. Per-request cost is measured twice for methods that keep per-user state:
+the noise (:mod:`personalize.compare.timing`). Such rows are marked ⚠ in ``bench.md``.
+Soft-token adapters are untrained: latency does not depend on their weights. Per-request cost is
+measured twice for methods that keep per-user state:
 
 * **warm**: the user was seen before (history embeddings, user vector, retrieval index cached);
 * **cold**: a user never seen (fresh caches): encoding the history is part of the request;
@@ -204,10 +205,10 @@ def run_bench(dataset: PersonalizationDataset, loaded: Any, encoder_factory: Any
                 time_request(method, loaded, dataset, examples, 2, caches[name])
         tasks = {}
         for name, method in methods.items():  # round-robin over methods and states, so that ratios hold
-            tasks[(name, "warm")] = lambda r, m=method: time_request(m, loaded, dataset, examples, options.new_tokens)
+            tasks[(name, "warm")] = lambda r, m=method, ex=examples: time_request(m, loaded, dataset, ex, options.new_tokens)
             if name in caches:
-                tasks[(name, "warm+prefix")] = lambda r, m=method, c=caches[name]: time_request(
-                    m, loaded, dataset, examples, options.new_tokens, c)
+                tasks[(name, "warm+prefix")] = lambda r, m=method, c=caches[name], ex=examples: time_request(
+                    m, loaded, dataset, ex, options.new_tokens, c)
         with LoadMonitor() as monitor:
             samples = run_interleaved(tasks, options.repeats, warmup=0)
         section = []
@@ -237,7 +238,7 @@ def run_bench(dataset: PersonalizationDataset, loaded: Any, encoder_factory: Any
     with LoadMonitor() as monitor:
         for length in options.history_lengths:
             resized = history_dataset(dataset, length, 3)
-            for name, method in methods.items():
+            for method in methods.values():
                 for example in resized.examples:  # warm-up: this user's history is encoded/indexed here
                     time_request(method, loaded, resized, [example], 2)
             timed: dict[str, list[dict[str, float]]] = {name: [] for name in methods}

@@ -20,10 +20,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from personalize.errors import ModelNotAvailableError, PersonalizeError
+from personalize.errors import ConfigError, ModelNotAvailableError, PersonalizeError
 from personalize.io import cache_lock
 from personalize.models.device import dtype_name, resolve_device, resolve_dtype
 from personalize.models.families import family_of
@@ -255,7 +256,7 @@ def load_base_model(
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from personalize.models.shapes import PREFIX, load_random_model
+    from personalize.models.shapes import PREFIX
 
     if name.startswith(PREFIX):  # a shape with random weights, for costs only (personalize.models.shapes)
         return load_random_model(name, dtype=dtype, device=device)
@@ -293,3 +294,46 @@ def load_base_model(
         load_seconds=time.perf_counter() - start,
         source=source,
     )
+
+
+# Random weights of a named shape (personalize.models.shapes), for costs only.
+
+
+def _random_model_tokenizer() -> Any:
+    from transformers import AutoTokenizer
+
+    path, _ = bundled_model_dir("smollm2-135m")
+    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_random_model(name: str, *, dtype: str | torch.dtype = "auto", device: str | torch.device = "auto",
+                      seed: int = 0, tokenizer: Any = None) -> Any:
+    """A :class:`~personalize.models.LoadedModel` of shape ``random:<shape>`` with seeded random
+    weights (transformers' initialisation, normal with std 0.02), frozen, in ``dtype`` on ``device``.
+
+    The weights are created directly in ``dtype`` on ``device`` (a 1.2B model in bf16 on a GPU
+    never exists in fp32 on the host). ``tokenizer``: default SmolLM2's (from the bundled model).
+    """
+    from transformers import AutoModelForCausalLM
+
+    from personalize.models.shapes import PREFIX, shape_config
+
+    shape = name[len(PREFIX):] if name.startswith(PREFIX) else name
+    start = time.perf_counter()
+    config = shape_config(shape)
+    dev = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, dev)
+    tokenizer = tokenizer if tokenizer is not None else _random_model_tokenizer()
+    if len(tokenizer) > config.vocab_size:
+        raise ConfigError(f"the tokenizer has {len(tokenizer)} tokens, more than shape {shape!r}'s vocabulary {config.vocab_size}")
+    torch.manual_seed(seed)
+    with torch.device(dev):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
+    model.eval()
+    model.requires_grad_(False)
+    contiguous_lm_head_inputs(model)
+    return LoadedModel(name=f"{PREFIX}{shape}", model=model, tokenizer=tokenizer, dtype=torch_dtype, device=dev,
+                       load_seconds=time.perf_counter() - start, source=f"random weights (seed {seed}), shape {shape}")
