@@ -58,10 +58,11 @@ def own_minus_other(run: Path, golds: dict[str, str], owner: dict[str, str]) -> 
 
 def row(run: Path, golds: dict[str, str], owner: dict[str, str] | None = None) -> dict | None:
     log_path = run / "train" / "train_log.jsonl"
-    if not log_path.exists():
+    if not log_path.exists() and not (run / "own" / "results.json").exists():
         return None
-    log = [json.loads(line) for line in log_path.read_text().splitlines()]
-    best = min(log, key=lambda e: e["dev_loss"])
+    # a reference row without training (`none`) has no log
+    log = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.exists() else []
+    best = min(log, key=lambda e: e["dev_loss"]) if log else {"epoch": 0, "dev_loss": None}
     return {"run": run.name, "epochs": len(log), "best_epoch": best["epoch"],
             "train_seconds": round(sum(e["seconds"] for e in log)),
             "dev_loss": best["dev_loss"], "dev_loss_other_user": best.get("dev_loss_other_user"),
@@ -84,7 +85,7 @@ def main() -> None:
     for r in rows:
         own, other = r["own"] or {}, r["other"] or {}
         gap = (f"{r['dev_loss']:.3f} / {r['dev_loss_other_user']:.3f} ({r['dev_loss_other_user'] - r['dev_loss']:+.3f})"
-               if r["dev_loss_other_user"] is not None else f"{r['dev_loss']:.3f}")
+               if r["dev_loss_other_user"] is not None else f"{r['dev_loss']:.3f}" if r["dev_loss"] is not None else "–")
 
         def cell(key: str, fmt: str = "{:.2f}", own: dict = own, other: dict = other) -> str:
             if key not in own:

@@ -24,6 +24,8 @@ declare -A runs=(
 )
 order=(e2p1-base e2p1-zero-init e2p1-lr3e-3 e2p1-no-norm-match e2p5-base e2p1-before-input e2p1-lora8 prompt1-lora8 prompt1-base)
 [ $# -gt 0 ] && order=("$@")
+# the reference: the frozen model with the same prompt and no soft token
+[ -f "$out/none/own/results.json" ] || $pz eval --method none --data "$data" --split test --limit 64 --out "$out/none/own"
 for name in "${order[@]}"; do
   dir="$out/$name"
   # shellcheck disable=SC2086
