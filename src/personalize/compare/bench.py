@@ -32,20 +32,12 @@ import torch
 
 from personalize.compare.runner import _inputs, history_dataset
 from personalize.data.schema import PersonalizationDataset
+from personalize.methods.registry import METHODS, bench_presets
 from personalize.generation import SharedPrefixCache, _cache_argument, _output_cache, position_ids_from_mask
 
-# name -> (method, settings); soft methods get an untrained adapter of these settings, placed
-# where the shipped LaMP-7 adapters put their tokens (right before the input text).
-_BEFORE_INPUT = {"placement": "before_input"}
-PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
-    "none": ("none", {"template": "system"}),
-    "text-k4": ("text", {"retriever": "bm25", "k": 4, "template": "system"}),
-    "e2p-1": ("e2p", {"num_tokens": 1, **_BEFORE_INPUT}),
-    "e2p-5": ("e2p", {"num_tokens": 5, **_BEFORE_INPUT}),
-    "persoma-4": ("persoma", {"num_tokens": 4, **_BEFORE_INPUT}),
-    "xattn": ("xattn", {"every_k_layers": 6}),
-    "rag-prefix-4": ("rag-prefix", {"num_tokens": 4, "retrieve_k": 8, **_BEFORE_INPUT}),
-}
+# preset name -> (method, settings), as each method's folder declares them (soft methods get an
+# untrained adapter of these settings)
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = bench_presets()
 
 
 @dataclass
@@ -60,7 +52,8 @@ class BenchOptions:
 
 
 def build_method(name: str, loaded: Any, task: Any, encoder_factory: Any, cache_root: str | None = None) -> Any:
-    """A set-up method for preset ``name`` (soft methods: an untrained adapter on ``loaded``)."""
+    """A set-up method for preset ``name`` (soft methods: an untrained adapter on ``loaded``);
+    with ``cache_root``, its per-user caches start empty there (a user never seen: cold)."""
     from personalize.methods import MethodContext, make_method
     from personalize.methods.soft.adapter import ADAPTERS
     from personalize.methods.soft.method import SoftPrefixMethod
@@ -79,25 +72,9 @@ def build_method(name: str, loaded: Any, task: Any, encoder_factory: Any, cache_
     else:
         method = make_method(kind_name, settings)
     method.setup(ctx)
-    if cache_root is not None:
-        _redirect_caches(method, cache_root)
+    if cache_root is not None and isinstance(method, SoftPrefixMethod):
+        method.start_cold(cache_root)
     return method
-
-
-def _redirect_caches(method: Any, root: str) -> None:
-    """Point a method's per-user caches at an empty folder (a user never seen: cold)."""
-    from personalize.encoding import EmbeddingCache
-
-    features = getattr(method, "features", None)
-    if features is not None and features.embedder is not None:
-        old = features.embedder
-        features.embedder = EmbeddingCache(old.name, old._factory, root=root)
-        features._memo.clear()
-        if getattr(features, "_retriever", None) is not None:
-            from personalize.retrieval import HistoryIndexStore, make_retriever
-
-            store = HistoryIndexStore(features.embedder, root=f"{root}/indexes", search_threads=1)
-            features._retriever = make_retriever("dense", embedder=features.embedder, index_store=store)
 
 
 def kv_cache_bytes(model: torch.nn.Module, prompt_tokens: int, dtype: torch.dtype) -> int:
@@ -204,7 +181,7 @@ def run_bench(dataset: PersonalizationDataset, loaded: Any, encoder_factory: Any
             log(row)
         if options.cold:
             for name in options.methods:
-                if PRESETS[name][0] in ("none", "text"):
+                if METHODS.get(PRESETS[name][0]).family == "text":
                     continue  # text methods keep no per-user state beyond an in-memory BM25 index
                 cold_runs = []
                 for r in range(max(1, options.repeats // 2)):

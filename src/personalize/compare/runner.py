@@ -270,7 +270,7 @@ def check_adapters(config: ComparisonConfig) -> None:
 
     for spec in config.methods:
         if spec.train is not None:
-            from personalize.modeling import ADAPTERS  # importing modeling registers every adapter kind
+            from personalize.methods.soft.adapter import ADAPTERS
 
             cfg = config.train_config(spec)  # TrainConfig checks its ranges when built
             ADAPTERS.get(spec.method).config_class.from_dict(cfg.adapter, source=f"methods {spec.name!r} train.adapter")

@@ -236,7 +236,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
     from personalize.data.loading import load_dataset
     from personalize.methods.soft.adapter import ADAPTERS
     from personalize.methods.soft.method import SoftPrefixMethod, make_feature_builder
-    from personalize.modeling import PersonalizedModel, SoftPromptLayout
+    from personalize.modeling import PersonalizedModel
     from personalize.models import load_base_model
 
     check_augment(config.augment)
@@ -281,7 +281,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
     if config.init_adapter and not resume:
         _init_from(model, config.init_adapter, loaded.name)
     model.to(loaded.device)
-    layout = SoftPromptLayout(tokenizer, task, adapter_config)
+    layout = kind.layout(tokenizer, task, adapter_config)  # where this method's tokens go
     eos = tokenizer.eos_token_id
 
     def tokenized(dataset):
@@ -297,7 +297,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
     dev_examples, dev_splits, dev_targets = tokenized(dev_ds)
     # the same dev answers with another user's history: the personalization gap of each epoch
     other_dev = None
-    if features.kind != "none" and len({e.user_id for e in dev_examples}) >= 2:
+    if features.reads_profile and len({e.user_id for e in dev_examples}) >= 2:
         from personalize.data.ablation import shuffle_profiles
 
         other_dev = shuffle_profiles(dev_ds, config.seed)
