@@ -32,8 +32,8 @@ import torch
 
 from personalize.compare.runner import _inputs, history_dataset
 from personalize.data.schema import PersonalizationDataset
-from personalize.methods.registry import METHODS, bench_presets
 from personalize.generation import SharedPrefixCache, _cache_argument, _output_cache, position_ids_from_mask
+from personalize.methods.registry import METHODS, bench_presets
 
 # preset name -> (method, settings), as each method's folder declares them (soft methods get an
 # untrained adapter of these settings)

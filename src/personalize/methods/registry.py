@@ -152,6 +152,20 @@ def register_method(name: str, target: str, *, family: Family, description: str 
     return info
 
 
+def unload_plugin(module: str) -> list[str]:
+    """Forget plugin ``module`` and unregister the methods it registered (tests, notebooks);
+    returns their names. It is imported again if still named when the registry is next used."""
+    names = [name for name, info in METHODS.items() if info.target.partition(":")[0].split(".")[0] == module.split(".")[0]]
+    for name in names:
+        METHODS.unregister(name)
+    _Loaded.plugins.discard(module)
+    import sys
+
+    for loaded in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+        del sys.modules[loaded]  # so that naming it again registers its methods again
+    return names
+
+
 def bench_presets() -> dict[str, tuple[str, dict[str, Any]]]:
     """Every method's ``personalize bench`` presets: preset name -> (method, settings)."""
     return {preset: (name, dict(settings)) for name, info in METHODS.items() for preset, settings in info.presets.items()}

@@ -48,7 +48,7 @@ class TrainConfig(JsonConfig):
     """Everything a training run depends on (saved as ``train_config.json``).
 
     Attributes:
-        method: ``e2p``, ``persoma`` or ``prompt`` (the non-personalized control).
+        method: a soft-token method (``personalize methods`` lists them, family ``soft``).
         adapter: the method's settings (e.g. ``{"num_tokens": 1, "placement": "user_start"}``).
         data / task: the data source and task, as for ``personalize eval``.
         max_train_examples / dev_limit: N examples of train / dev (``None``: all), a seeded sample

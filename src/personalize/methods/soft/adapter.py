@@ -15,13 +15,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from personalize.methods.soft.config import SoftPrefixConfig
 from personalize.data.tasks import TaskSpec
 from personalize.errors import ConfigError
 from personalize.methods.registry import METHODS
+from personalize.methods.soft.config import SoftPrefixConfig
 from personalize.methods.soft.features import FeatureBuilder, UserFeatures
-from personalize.methods.soft.layout import SoftPromptLayout
 from personalize.methods.soft.layers import NormMatch
+from personalize.methods.soft.layout import SoftPromptLayout
 
 
 class SoftTokenAdapter(nn.Module):
