@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from personalize.compare import ComparisonConfig, load_comparison_config, run_comparison, write_report
-from personalize.compare.runner import apply_compression, history_dataset, resize_history
+from personalize.compare.history import history_dataset, resize_history
+from personalize.compare.rows import apply_compression
 from personalize.data.schema import UserProfile
 from personalize.errors import ConfigError
 
@@ -319,7 +320,7 @@ def test_labels_of_near_coincident_points_do_not_overlap() -> None:
 
 
 def test_ablation_column_says_which_sign_means_the_own_history_helps() -> None:
-    from personalize.compare.runner import table_cells
+    from personalize.compare.tables import table_cells
 
     def row(name: str, gain: dict | None) -> dict:
         return {"name": name, "metrics": {"mae": 0.5}, "user_gain": gain, "mean_context_tokens": 1.0,

@@ -4,6 +4,9 @@ outside the library, trained and evaluated through the CLI without touching shar
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -77,9 +80,10 @@ def toy_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_model):
     (package / "model.py").write_text(textwrap.dedent(TOY_MODEL))
     monkeypatch.syspath_prepend(str(tmp_path / "plugins"))
     monkeypatch.setattr(personalize.models, "load_base_model", lambda *a, **k: tiny_model)
-    monkeypatch.delenv(PLUGINS_ENV, raising=False)
+    # recorded, so that monkeypatch restores the variable that --plugin sets for the process
+    monkeypatch.setenv(PLUGINS_ENV, "")
     yield "toy_method"
-    monkeypatch.delenv(PLUGINS_ENV, raising=False)
+    monkeypatch.setenv(PLUGINS_ENV, "")
     unload_plugin("toy_method")
     assert "toy-length" not in METHODS
 
@@ -125,3 +129,14 @@ def test_an_unknown_plugin_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: 
         assert "cannot import method plugin 'no_such_plugin_module'" in err and len(err.strip().splitlines()) == 1
     finally:
         monkeypatch.delenv(PLUGINS_ENV)
+
+
+def test_a_broken_plugin_leaves_help_working_and_fails_commands_in_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, PLUGINS_ENV: "no_such_plugin_module", "COLUMNS": "300"}
+    shown = subprocess.run([sys.executable, "-m", "personalize.cli", "eval", "--help"], env=env, capture_output=True,
+                           text=True, timeout=120, check=False)
+    assert shown.returncode == 0 and "personalize methods" in shown.stdout, shown.stderr
+    failed = subprocess.run([sys.executable, "-m", "personalize.cli", "methods"], env=env, capture_output=True,
+                            text=True, timeout=120, check=False)
+    lines = [ln for ln in failed.stderr.splitlines() if ln.strip()]
+    assert failed.returncode == 2 and len(lines) == 1 and "no_such_plugin_module" in lines[0], failed.stderr

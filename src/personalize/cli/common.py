@@ -5,17 +5,27 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 from rich.console import Console
 
-from personalize.errors import ConfigError
+from personalize.errors import ConfigError, PersonalizeError
 
 console = Console()
 err_console = Console(stderr=True)
 DEBUG = {"on": bool(os.environ.get("PERSONALIZE_DEBUG"))}
+
+
+def registry_help(listed: Callable[[], str]) -> str:
+    """A help text listing what the method registry holds, computed when the CLI is imported; a
+    plugin that fails to import must not break ``--help`` (the command itself reports it, in one line)."""
+    try:
+        return listed()
+    except PersonalizeError:
+        return "see `personalize methods`"
 
 
 def quiet_libraries() -> None:

@@ -10,11 +10,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from personalize.cli.common import console, quiet_libraries
+from personalize.cli.common import console, quiet_libraries, registry_help
 from personalize.errors import ConfigError
 from personalize.methods.registry import bench_presets
 
-PRESET_HELP = f"Comma-separated presets: {', '.join(bench_presets())}."
+PRESET_HELP = registry_help(lambda: f"Comma-separated presets: {', '.join(bench_presets())}.")
 
 
 def compare_cmd(
@@ -53,7 +53,7 @@ def print_comparison(rows: list[dict[str, Any]], title: str) -> None:
     # A pipe or log file gets the whole table rather than rich's 80-column default.
     wide = console if console.is_terminal else Console(width=max(console.width, 200))
     wide.print(table)
-    from personalize.compare.runner import attribute_cells
+    from personalize.compare.tables import attribute_cells
 
     attributes = attribute_cells(rows)
     if attributes is not None:

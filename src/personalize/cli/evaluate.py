@@ -8,14 +8,13 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from personalize.cli.common import build_method, console, parse_settings, print_json, quiet_libraries
+from personalize.cli.common import build_method, console, parse_settings, print_json, quiet_libraries, registry_help
 from personalize.errors import ConfigError
 from personalize.methods.registry import METHODS, listing
-from personalize.prompts import TEMPLATE_SETS
 
-# help texts list what the registries hold (a plugin's methods too, when PERSONALIZE_PLUGINS names it)
-METHOD_HELP = f"{listing(METHODS.names())} (`personalize methods` describes them)."
-TEMPLATE_HELP = f"Template style: {listing(list(TEMPLATE_SETS))} (text method)."
+# help texts list what the method registry holds (a plugin's methods too, when PERSONALIZE_PLUGINS names it)
+METHOD_HELP = registry_help(lambda: f"{listing(METHODS.names())} (`personalize methods` describes them).")
+TEMPLATE_HELP = "Template style: lamp, list or system (text method)."  # prompts.TEMPLATE_SETS (importing it loads the data layer)
 
 
 def score(
@@ -108,10 +107,11 @@ def eval_cmd(
             loaded = load_base_model(model, dtype=dtype, device=device)
     console.print(f"{chosen.name} on {dataset.task.name} {split}: {len(dataset)} examples from {dataset.source}"
                   + (" [yellow](synthetic)[/]" if dataset.synthetic else ""))
-    results = evaluate(chosen, dataset, model=loaded, options=options, out_dir=out,
+    results = evaluate(chosen, dataset, model=loaded, options=options,
                        encoder_factory=lambda: load_encoder(encoder, device=device),
                        extra={"limit": limit, "limit_sample": limit_sample, "encoder": encoder,
                               "shuffle_profiles": shuffle_profiles})
+    results.write(out)
     lock.release()
     print_results(results)
     console.print(f"results in {out}/results.json")

@@ -7,12 +7,12 @@ from typing import Optional
 
 import typer
 
-from personalize.cli.common import console, parse_settings, quiet_libraries, read_json_object
+from personalize.cli.common import console, parse_settings, quiet_libraries, read_json_object, registry_help
 from personalize.cli.compare import print_comparison
 from personalize.errors import ConfigError
 from personalize.methods.registry import METHODS, listing
 
-SOFT_METHOD_HELP = f"{listing(METHODS.names(family='soft'))} (`personalize methods` describes them)."
+SOFT_METHOD_HELP = registry_help(lambda: f"{listing(METHODS.names(family='soft'))} (`personalize methods` describes them).")
 
 
 def train_cmd(

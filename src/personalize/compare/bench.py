@@ -30,8 +30,9 @@ from typing import Any
 
 import torch
 
-from personalize.compare.runner import _inputs, history_dataset
+from personalize.compare.history import history_dataset
 from personalize.data.schema import PersonalizationDataset
+from personalize.evaluation.request import model_inputs, prepare_request
 from personalize.generation import SharedPrefixCache, _cache_argument, _output_cache, position_ids_from_mask
 from personalize.methods.registry import METHODS, bench_presets
 
@@ -102,11 +103,11 @@ def time_request(method: Any, loaded: Any, dataset: PersonalizationDataset, exam
 
     sync()
     start = time.perf_counter()
-    prepared = method.prepare(examples, [dataset.profile(e) for e in examples])
-    inputs = _inputs(prepared, device)
+    request = prepare_request(method, examples, [dataset.profile(e) for e in examples], device)
+    prepared, inputs = request.prepared, request.inputs
     sync()
     prepared_at = time.perf_counter()
-    with method.session(prepared):
+    with request.session():
         mask = inputs["attention_mask"]
         reused = prefix_cache.prefill(inputs, logits_to_keep=1) if prefix_cache is not None else None
         if reused is not None:
@@ -148,7 +149,7 @@ def shared_prefix_cache(method: Any, loaded: Any, dataset: PersonalizationDatase
     samples = []
     for example in examples:
         prepared = method.prepare([example], [dataset.profile(example)])
-        samples.append(_inputs(prepared, loaded.device))
+        samples.append(model_inputs(prepared, loaded.device))
     with torch.inference_mode():
         return SharedPrefixCache.build(loaded.model, samples)
 

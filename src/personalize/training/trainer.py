@@ -382,7 +382,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
         dev = None
         if config.dev_eval:
             dev = evaluate(SoftPrefixMethod.from_model(model), dev_ds, model=loaded, options=options,
-                           out_dir=out / "dev-last", show_progress=show_progress)
+                           show_progress=show_progress)
+            dev.write(out / "dev-last")
         if config.select_on == "dev_loss":
             value, lower_better = dev_loss, True
         else:
