@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from personalize.cli import _quiet_libraries
+from personalize.cli.common import quiet_libraries as _quiet_libraries
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from contextlib import nullcontext
 import torch
 from common import median_time
 
-from personalize.cli import _quiet_libraries
+from personalize.cli.common import quiet_libraries as _quiet_libraries
 from personalize.evaluation.provenance import machine
 from personalize.methods.soft.adapter import ADAPTERS
 from personalize.methods.soft.features import UserFeatures
