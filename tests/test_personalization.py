@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from personalize.data.loading import load_dataset
 from personalize.data.synthetic import parse_style, style_scores, user_styles
@@ -205,3 +206,44 @@ def test_init_adapter_continues_from_saved_weights_and_refuses_other_settings(ti
     other = _probe_config(method="prompt", adapter={"num_tokens": 3}, epochs=1, init_adapter=str(tmp_path / "first"))
     with pytest.raises(ConfigError, match="other adapter settings"):
         train(other, tmp_path / "other", loaded_model=tiny_model, show_progress=False)
+
+
+@pytest.mark.parametrize("method, feature_kw", [
+    ("e2p", {"vector": lambda: torch.randn(3, 16)}),
+    ("persoma", {"items": lambda: torch.randn(3, 5, 16), "item_mask": lambda: torch.ones(3, 5, dtype=torch.bool)}),
+])
+def test_zero_user_init_starts_as_a_shared_prompt_and_then_learns_the_user(method, feature_kw) -> None:
+    """``user_init: zero``: at step 0 every user gets the same soft tokens (the adapter is the
+    control), yet gradients still reach the user path, so one step later users differ."""
+    import personalize.modeling  # noqa: F401  (registers the soft methods)
+    from personalize.methods.soft.adapter import ADAPTERS
+    from personalize.methods.soft.features import UserFeatures
+
+    kind = ADAPTERS.get(method)
+    torch.manual_seed(0)
+    features = UserFeatures(batch_size=3, **{k: make() for k, make in feature_kw.items()})
+    adapter = kind.build(kind.config_class(num_tokens=2, user_init="zero"), 24, 16, 1.0)
+    tokens = adapter(features)
+    assert tokens.shape == (3, 2, 24)
+    assert torch.allclose(tokens[0], tokens[1]) and torch.allclose(tokens[0], tokens[2])
+    optimizer = torch.optim.SGD(adapter.parameters(), lr=1.0)
+    (tokens * torch.randn_like(tokens)).sum().backward()
+    optimizer.step()
+    tokens = adapter(features)
+    assert not torch.allclose(tokens[0], tokens[1], atol=1e-4)
+    random_init = kind.build(kind.config_class(num_tokens=2), 24, 16, 1.0)(features)
+    assert not torch.allclose(random_init[0], random_init[1], atol=1e-4)
+
+
+def test_the_encoder_reads_a_preference_users_choices_not_only_the_item_text() -> None:
+    """synthetic-pref's history items are the same kind of descriptions for every user; who the
+    user is lies in the label (their choice). The soft methods' encoder must read it; retrieval
+    by content must not."""
+    from personalize.data.tasks import get_task
+    from personalize.retrieval.base import encoded_text, item_text
+
+    item = {"id": "h0", "text": "A book about a murder, and about a kiss.", "label": "romance"}
+    pref, style = get_task("synthetic-pref"), get_task("synthetic-style")
+    assert encoded_text(item, pref) == "A book about a murder, and about a kiss. romance"
+    assert item_text(item, pref) == "A book about a murder, and about a kiss."
+    assert encoded_text({"id": "h0", "text": "HI!"}, style) == "HI!"

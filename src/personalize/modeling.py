@@ -42,7 +42,6 @@ ADAPTER_WEIGHTS = "adapter_model.safetensors"
 FORMAT_VERSION = 1
 
 
-
 def embedding_norm(model: nn.Module) -> float:
     """Median L2 norm of the base model's input token embeddings (the scale soft tokens match).
 

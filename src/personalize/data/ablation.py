@@ -19,12 +19,28 @@ def shuffle_profiles(dataset: PersonalizationDataset, seed: int) -> Personalizat
     Raises:
         ConfigError: fewer than two users.
     """
-    users = sorted({e.user_id for e in dataset.examples})
+    # Derange the real users (``owner``), not the history keys: where every record has its own
+    # history (MovieLens), the key of another record can still be the same person's.
+    users = sorted({e.owner for e in dataset.examples})
     if len(users) < 2:
         raise ConfigError(f"shuffling profiles needs at least two users, {dataset.source} has {len(users)}")
     shifted = users[:]
-    random.Random(seed).shuffle(shifted)
+    rng = random.Random(seed)
+    rng.shuffle(shifted)
     # a rotation of a random order: every user gets another user's history, nobody their own
     other = {shifted[i]: shifted[(i + 1) % len(shifted)] for i in range(len(shifted))}
-    examples = [replace(e, user_id=other[e.user_id]) for e in dataset.examples]
+    keys_of: dict[str, list[str]] = {}
+    for e in dataset.examples:
+        keys = keys_of.setdefault(e.owner, [])
+        if e.user_id not in keys:
+            keys.append(e.user_id)
+    # The n-th record of a user gets the n-th history of the other user (cyclically): one history
+    # key per user where histories are per user, as before; a varied one where they are per record.
+    seen: dict[str, int] = {}
+    examples = []
+    for e in dataset.examples:
+        n = seen.get(e.owner, 0)
+        seen[e.owner] = n + 1
+        donor = keys_of[other[e.owner]]
+        examples.append(replace(e, user_id=donor[n % len(donor)]))
     return replace(dataset, examples=examples, source=f"{dataset.source} (profiles shuffled, seed {seed})")

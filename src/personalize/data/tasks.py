@@ -25,6 +25,9 @@ class TaskSpec:
             1..5 scale) or ``generation`` (ROUGE-1/L and BLEU).
         item_fields: the text fields every history item carries besides ``id``.
         text_fields: the fields that describe an item's content (used for retrieval/encoding).
+        encoded_fields: the fields the soft methods' encoder reads of an item, where they differ
+            from ``text_fields``: a user's own choice (``synthetic-pref``'s label) tells who the
+            user is, but should not sway retrieval by content.
         label_field: the item field that holds the user's own label, for ``user-majority``.
         labels: the fixed label list for classification/rating tasks, in official order.
         max_new_tokens: generation budget for this task's outputs.
@@ -51,6 +54,7 @@ class TaskSpec:
     query_marker: str | None = None
     extra_metrics: tuple[str, ...] = ()
     positive_label: str | None = None
+    encoded_fields: tuple[str, ...] | None = None
 
     def query_text(self, input_text: str) -> str:
         """The part of an input that describes the current item (for retrieval and encoding):
@@ -126,7 +130,7 @@ for _spec in (
              "Synthetic: pick the genre this user would choose for an item",
              ("text", "label"), ("text",), label_field="label",
              labels=("mystery", "romance", "science", "history", "travel"),
-             max_new_tokens=4, synthetic=True),
+             max_new_tokens=4, synthetic=True, encoded_fields=("text", "label")),
     # MovieLens (personalize.data.movielens): one record per rating, the earlier ratings as history.
     TaskSpec("movielens-like", "classification",
              "MovieLens: will the user like the target movie (rating > 3)? TALLRec's task",

@@ -40,6 +40,12 @@ def item_text(item: HistoryItem, task: TaskSpec) -> str:
     return " ".join(v for f in task.text_fields if (v := item.get(f, "")))
 
 
+def encoded_text(item: HistoryItem, task: TaskSpec) -> str:
+    """What a soft method's encoder reads of one history item: ``task.encoded_fields`` (default
+    ``text_fields``) joined with ``" "``, empty fields skipped."""
+    return " ".join(v for f in (task.encoded_fields or task.text_fields) if (v := str(item.get(f, ""))))
+
+
 def item_texts(profile: UserProfile, task: TaskSpec) -> list[str]:
     """:func:`item_text` for every item of ``profile``, in profile order (length ``len(profile)``)."""
     return [item_text(item, task) for item in profile.items]

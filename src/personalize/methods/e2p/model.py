@@ -35,7 +35,8 @@ class E2PAdapter(SoftTokenAdapter):
 
     def __init__(self, config: E2PConfig, hidden_size: int, encoder_dim: int, embed_norm: float) -> None:
         super().__init__(config, hidden_size, embed_norm)
-        self.projector = PrefixProjector(encoder_dim, config.mlp_hidden, hidden_size, config.num_tokens, config.dropout)
+        self.projector = PrefixProjector(encoder_dim, config.mlp_hidden, hidden_size, config.num_tokens, config.dropout,
+                                         zero_init=config.user_init == "zero")
 
     def raw_tokens(self, features: UserFeatures) -> torch.Tensor:
         assert features.vector is not None, "E2P needs one user vector per example"

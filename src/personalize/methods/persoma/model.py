@@ -11,7 +11,7 @@ import torch
 from personalize.methods.soft.adapter import SoftMethodKind, SoftTokenAdapter
 from personalize.methods.soft.config import SoftPrefixConfig
 from personalize.methods.soft.features import ItemEmbeddings, UserFeatures
-from personalize.methods.soft.layers import MLPAdapter, PerceiverResampler
+from personalize.methods.soft.layers import MLPAdapter, PerceiverResampler, zero_user_weights
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ class PersomaAdapter(SoftTokenAdapter):
             self.resampler = PerceiverResampler(encoder_dim, config.dim, hidden_size, config.num_tokens, config.depth, config.heads)
         else:
             self.resampler = MLPAdapter(encoder_dim, config.dim, hidden_size, config.num_tokens)
+        if config.user_init == "zero":
+            zero_user_weights(self.resampler.output if config.resampler == "perceiver" else self.resampler.head)
 
     def raw_tokens(self, features: UserFeatures) -> torch.Tensor:
         assert features.items is not None and features.item_mask is not None, "PERSOMA needs per-item embeddings"

@@ -9,7 +9,7 @@ import numpy as np
 from personalize.data.schema import UserProfile
 from personalize.data.tasks import TaskSpec
 from personalize.methods.soft.features import FeatureBuilder, UserFeatures, stack_items
-from personalize.retrieval.base import item_text
+from personalize.retrieval.base import encoded_text
 
 
 class RetrievedItems(FeatureBuilder):
@@ -43,13 +43,13 @@ class RetrievedItems(FeatureBuilder):
 
     def _retrieved(self, profile: UserProfile, query: str) -> np.ndarray:
         order = self.retriever.retrieve(query, profile, self.retrieve_k or 8, self.task)
-        texts = [item_text(profile.items[i], self.task) for i in order]
+        texts = [encoded_text(profile.items[i], self.task) for i in order]
         return self.embedder.encode(texts) if texts else np.zeros((0, self.embedder.dim), np.float32)
 
     def precompute(self, profiles: Sequence[UserProfile]) -> None:
         if self.embedder is None:
             return
-        texts = sorted({item_text(item, self.task) for p in profiles for item in p.items})
+        texts = sorted({encoded_text(item, self.task) for p in profiles for item in p.items})
         if texts:
             self.embedder.encode(texts, show_progress=len(texts) > 2000)
 

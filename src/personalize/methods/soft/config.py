@@ -27,6 +27,10 @@ class SoftPrefixConfig(JsonConfig):
             (task adaptation); its control is the ``prompt`` method with the same LoRA.
         lora_alpha: LoRA scaling numerator (update scaled by ``lora_alpha / lora_rank``).
         lora_targets: names of the base model's linear layers that get a LoRA.
+        user_init: ``random`` (the usual initialisation of the adapter's last layer) or ``zero``:
+            the weights of the layer that maps the user representation to the soft tokens start at
+            zero, so the adapter starts as a shared soft prompt (the control) and the user's part
+            grows from nothing during training instead of starting as per-user noise.
     """
 
     num_tokens: int = 1
@@ -38,6 +42,7 @@ class SoftPrefixConfig(JsonConfig):
     lora_rank: int = 0
     lora_alpha: float = 16.0
     lora_targets: tuple[str, ...] | list[str] = ("q_proj", "v_proj")
+    user_init: Literal["random", "zero"] = "random"
     min_tokens: ClassVar[int] = 1  # fewest soft tokens that still carry the user
 
     def __post_init__(self) -> None:

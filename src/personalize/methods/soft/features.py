@@ -14,7 +14,7 @@ import torch
 
 from personalize.data.schema import UserProfile
 from personalize.data.tasks import TaskSpec
-from personalize.retrieval.base import item_text
+from personalize.retrieval.base import encoded_text
 
 
 @dataclass
@@ -88,7 +88,7 @@ class ItemEmbeddings(FeatureBuilder):
 
     def texts(self, profile: UserProfile) -> list[str]:
         items = profile.items if self.max_items is None else profile.items[-self.max_items :]
-        return [item_text(item, self.task) for item in items]
+        return [encoded_text(item, self.task) for item in items]
 
     def user_value(self, profile: UserProfile) -> np.ndarray:
         """``[items, dim]`` for this builder; subclasses reduce it (a mean, one joined text)."""

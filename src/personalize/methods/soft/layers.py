@@ -26,10 +26,19 @@ class NormMatch(nn.Module):
         return F.normalize(x, dim=-1) * self.target_norm * self.gain
 
 
+def zero_user_weights(layer: nn.Linear) -> None:
+    """Start ``layer`` as a constant: zero weights, and a bias drawn like a soft prompt's tokens, so
+    every user gets the same (shared) soft tokens until training grows the user's part."""
+    with torch.no_grad():
+        layer.weight.zero_()
+        layer.bias.normal_()
+
+
 class PrefixProjector(nn.Module):
     """E2P's MLP: a user vector ``[batch, in_dim]`` -> ``[batch, N, hidden]`` soft tokens."""
 
-    def __init__(self, in_dim: int, mlp_hidden: int, hidden: int, num_tokens: int, dropout: float = 0.0) -> None:
+    def __init__(self, in_dim: int, mlp_hidden: int, hidden: int, num_tokens: int, dropout: float = 0.0,
+                 zero_init: bool = False) -> None:
         super().__init__()
         self.num_tokens, self.hidden = num_tokens, hidden
         self.net = nn.Sequential(
@@ -38,6 +47,8 @@ class PrefixProjector(nn.Module):
             nn.Dropout(dropout),
             nn.Linear(mlp_hidden, num_tokens * hidden),
         )
+        if zero_init:
+            zero_user_weights(self.net[-1])
 
     def forward(self, user_vector: torch.Tensor) -> torch.Tensor:
         return self.net(user_vector).view(user_vector.shape[0], self.num_tokens, self.hidden)

@@ -1,0 +1,85 @@
+"""The table of `benchmarks/soft_levers_synthetic.sh`: one row per lever run.
+
+For each run: the teacher-forced dev loss of its kept epoch with the user's own history and with
+another user's (the personalization gap), training seconds, and on the 64 held-out test examples
+(plain greedy) each style attribute with the own history / with another user's, the content score,
+and how often the text degenerated. A prediction counts as degenerate when it runs past one line,
+repeats a word 3-gram, or is more than 1.5x the gold's length in words: the three failure modes
+seen in E2P's outputs ("HAGER: HAGER:", a continuation after the answer, invented words).
+
+    python benchmarks/levers_table.py runs/levers-synthetic [--json OUT.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+from personalize.data.synthetic import load_synthetic
+
+DATA = dict(seed=0, n_users=160, items_per_user=16, examples_per_user=4, split_by="user")
+ATTRIBUTES = ("case", "filler", "ending", "spelling", "signoff", "content")
+
+
+def degenerate(prediction: str, gold: str) -> bool:
+    words = re.findall(r"\S+", prediction)
+    trigrams = [tuple(w.lower() for w in words[i:i + 3]) for i in range(len(words) - 2)]
+    return ("\n" in prediction.strip() or len(trigrams) != len(set(trigrams))
+            or len(words) > 1.5 * len(gold.split()))
+
+
+def side(run: Path, name: str, golds: dict[str, str]) -> dict | None:
+    results = run / name / "results.json"
+    if not results.exists():
+        return None
+    metrics = json.loads(results.read_text())["metrics"]
+    raws = [json.loads(line) for line in (run / name / "details.jsonl").read_text().splitlines()]
+    metrics["degenerate"] = sum(degenerate(r["raw"], golds[r["id"]]) for r in raws) / len(raws)
+    return metrics
+
+
+def row(run: Path, golds: dict[str, str]) -> dict | None:
+    log_path = run / "train" / "train_log.jsonl"
+    if not log_path.exists():
+        return None
+    log = [json.loads(line) for line in log_path.read_text().splitlines()]
+    best = min(log, key=lambda e: e["dev_loss"])
+    return {"run": run.name, "epochs": len(log), "best_epoch": best["epoch"],
+            "train_seconds": round(sum(e["seconds"] for e in log)),
+            "dev_loss": best["dev_loss"], "dev_loss_other_user": best.get("dev_loss_other_user"),
+            "own": side(run, "own", golds), "other": side(run, "other", golds)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    golds = {e.id: e.output for e in load_synthetic("synthetic-style", split="test", **DATA).examples}
+    rows = [r for run in sorted(p for p in args.root.iterdir() if p.is_dir()) if (r := row(run, golds))]
+    head = ["run", "epochs", "train s", "dev loss own / other (gap)", *ATTRIBUTES, "degenerate", "rouge-1"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for r in rows:
+        own, other = r["own"] or {}, r["other"] or {}
+        gap = (f"{r['dev_loss']:.3f} / {r['dev_loss_other_user']:.3f} ({r['dev_loss_other_user'] - r['dev_loss']:+.3f})"
+               if r["dev_loss_other_user"] is not None else f"{r['dev_loss']:.3f}")
+
+        def cell(key: str, fmt: str = "{:.2f}") -> str:
+            if key not in own:
+                return "–"
+            return fmt.format(own[key]) + (" / " + fmt.format(other[key]) if key in other else "")
+
+        cells = [r["run"], f"{r['best_epoch']}/{r['epochs']}", str(r["train_seconds"]), gap,
+                 *(cell(a) for a in ATTRIBUTES), cell("degenerate"), cell("rouge-1", "{:.3f}")]
+        print("| " + " | ".join(cells) + " |")
+    print("\nAttributes, degenerate and rouge-1: own history / another user's (one derangement), "
+          "64 test examples of held-out users, plain greedy.")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
