@@ -38,7 +38,7 @@ def main() -> None:
     from personalize.encoding import EmbeddingCache
     from personalize.methods import MethodContext, make_method
     from personalize.methods.soft.adapter import ADAPTERS
-    from personalize.methods.soft.method import SoftPrefixMethod
+    from personalize.evaluation.soft_method import SoftPrefixMethod
     from personalize.modeling import PersonalizedModel
     from personalize.models import load_base_model, load_encoder
     from personalize.retrieval.base import item_texts

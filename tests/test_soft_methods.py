@@ -17,7 +17,7 @@ from personalize.methods.e2p import E2PConfig
 from personalize.methods.persoma import PersomaConfig
 from personalize.methods.prompt import PromptConfig
 from personalize.methods.soft.features import ItemEmbeddings, MeanVector, UserFeatures
-from personalize.methods.soft.method import SoftPrefixMethod
+from personalize.evaluation.soft_method import SoftPrefixMethod
 from personalize.modeling import ADAPTER_CONFIG, ADAPTER_WEIGHTS, PersonalizedModel, SoftPromptLayout, embedding_norm
 from personalize.training import TrainConfig, train
 

@@ -55,9 +55,9 @@ class BenchOptions:
 def build_method(name: str, loaded: Any, task: Any, encoder_factory: Any, cache_root: str | None = None) -> Any:
     """A set-up method for preset ``name`` (soft methods: an untrained adapter on ``loaded``);
     with ``cache_root``, its per-user caches start empty there (a user never seen: cold)."""
+    from personalize.evaluation.soft_method import SoftPrefixMethod
     from personalize.methods import MethodContext, make_method
     from personalize.methods.soft.adapter import ADAPTERS
-    from personalize.methods.soft.method import SoftPrefixMethod
     from personalize.modeling import PersonalizedModel
 
     kind_name, settings = PRESETS[name]

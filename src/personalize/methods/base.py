@@ -115,7 +115,7 @@ def make_method(name: str, settings: dict[str, Any] | None = None) -> Method:
 
     The registry entry's ``fixed`` fields pin config values (e.g. ``none`` is ``text`` with
     k=0); soft-token methods are all served by
-    :class:`~personalize.methods.soft.method.SoftPrefixMethod` (their kind is loaded when set up).
+    :class:`~personalize.evaluation.soft_method.SoftPrefixMethod` (their kind is loaded when set up).
     """
     info = METHODS.get(name)
     overrides = dict(settings or {})
@@ -123,12 +123,7 @@ def make_method(name: str, settings: dict[str, Any] | None = None) -> Method:
     clash = {k: v for k, v in overrides.items() if k in fixed and v != fixed[k]}
     if clash:
         raise ConfigError(f"method {name!r} fixes {fixed}; it cannot take {clash}")
-    if info.soft:
-        from personalize.methods.soft.method import SoftPrefixMethod
-
-        cls: type[Method] = SoftPrefixMethod
-    else:
-        cls = info.load()
+    cls: type[Method] = info.method_class()
     method = cls(cls.config_class.from_dict({**overrides, **fixed}, source=f"method {name!r} settings"))
     method.name = name
     return method

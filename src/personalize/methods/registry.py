@@ -35,6 +35,10 @@ Family = Literal["text", "reference", "recommender", "soft"]
 FAMILIES: tuple[str, ...] = ("text", "reference", "recommender", "soft")
 PLUGINS_ENV = "PERSONALIZE_PLUGINS"
 ENTRY_POINT_GROUP = "personalize.methods"
+# The Method class that serves every soft-token method (their kinds differ, not their class). It
+# lives in the evaluation layer, above modeling, and is named here, not imported: the methods
+# layer stays below both.
+SOFT_METHOD_CLASS = "personalize.evaluation.soft_method:SoftPrefixMethod"
 # Shared code that lives beside the method folders but registers no method.
 _NOT_METHODS = {"soft"}
 
@@ -63,11 +67,18 @@ class MethodInfo:
 
     def load(self) -> Any:
         """Import and return the target."""
-        module, _, attribute = self.target.partition(":")
+        return self._import(self.target)
+
+    def method_class(self) -> Any:
+        """The :class:`~personalize.methods.base.Method` subclass that serves this method."""
+        return self._import(SOFT_METHOD_CLASS if self.soft else self.target)
+
+    def _import(self, target: str) -> Any:
+        module, _, attribute = target.partition(":")
         try:
             return getattr(importlib.import_module(module), attribute)
         except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"method {self.name!r}: cannot load {self.target} ({exc})") from None
+            raise ConfigError(f"method {self.name!r}: cannot load {target} ({exc})") from None
 
     @property
     def soft(self) -> bool:

@@ -234,8 +234,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
     """
     from personalize.data.augment import NEEDS_PARAPHRASER, augment, check_augment
     from personalize.data.loading import load_dataset
-    from personalize.methods.soft.adapter import ADAPTERS
-    from personalize.methods.soft.method import SoftPrefixMethod, make_feature_builder
+    from personalize.evaluation.soft_method import SoftPrefixMethod
+    from personalize.methods.soft.adapter import ADAPTERS, make_feature_builder
     from personalize.modeling import PersonalizedModel
     from personalize.models import load_base_model
 

@@ -114,3 +114,15 @@ class SoftMethods:
 
 
 ADAPTERS = SoftMethods()
+
+
+def make_feature_builder(method: str, config: Any, task: Any) -> FeatureBuilder:
+    """The feature builder that ``method`` with ``config`` reads users with (its kind says which),
+    over the on-disk embedding cache of ``config.encoder``."""
+    from personalize.encoding import EmbeddingCache
+    from personalize.models import load_encoder
+
+    def embedder() -> EmbeddingCache:
+        return EmbeddingCache(config.encoder, lambda: load_encoder(config.encoder))
+
+    return ADAPTERS.get(method).features(config, task, embedder)

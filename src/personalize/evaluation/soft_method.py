@@ -1,4 +1,10 @@
-"""Soft-token methods in the evaluation harness: a trained adapter on the frozen base model."""
+"""Soft-token methods in the evaluation harness: a trained adapter on the frozen base model.
+
+Every soft-token method is served by :class:`SoftPrefixMethod`; what differs between them (its
+config, adapter, feature builder and layout) is its kind, in its folder. The registry names this
+class by a string (:data:`personalize.methods.registry.SOFT_METHOD_CLASS`), so that the methods
+layer never imports the modeling layer above it.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +18,7 @@ from personalize.config import JsonConfig
 from personalize.data.schema import Example, UserProfile
 from personalize.errors import ConfigError
 from personalize.methods.base import Method, MethodContext, PreparedBatch
-from personalize.methods.soft.adapter import ADAPTERS
-from personalize.methods.soft.features import FeatureBuilder
+from personalize.methods.soft.adapter import ADAPTERS, make_feature_builder
 from personalize.modeling import PersonalizedModel, read_adapter_config
 
 
@@ -22,18 +27,6 @@ class SoftMethodSettings(JsonConfig):
     """``adapter``: folder of a saved adapter (``adapter_config.json`` + weights)."""
 
     adapter: str | None = None
-
-
-def make_feature_builder(method: str, config: Any, task: Any) -> FeatureBuilder:
-    """The feature builder that ``method`` with ``config`` reads users with (its kind says which),
-    over the on-disk embedding cache of ``config.encoder``."""
-    from personalize.encoding import EmbeddingCache
-    from personalize.models import load_encoder
-
-    def embedder() -> EmbeddingCache:
-        return EmbeddingCache(config.encoder, lambda: load_encoder(config.encoder))
-
-    return ADAPTERS.get(method).features(config, task, embedder)
 
 
 class SoftPrefixMethod(Method):
