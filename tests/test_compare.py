@@ -64,6 +64,12 @@ def compared(tmp_path_factory: pytest.TempPathFactory, tiny_model):
             raise AssertionError("the comparison must use the loaded model it was given")
 
         mp.setattr("personalize.models.load_base_model", refuse)
+
+        def read_back(*args, **kwargs):
+            raise AssertionError("the comparison continues from its evaluations in memory, never from its files")
+
+        mp.setattr("personalize.metrics.read_lamp_outputs", read_back)
+        mp.setattr("personalize.compare.report.read_predictions", read_back)
         config = ComparisonConfig.from_dict(tiny_config())
         rows = run_comparison(config, out, loaded_model=tiny_model, show_progress=False)
     return out, rows, config

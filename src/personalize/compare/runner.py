@@ -42,7 +42,7 @@ from personalize.errors import ConfigError, PersonalizeError
 from personalize.io import atomic_write_text, ensure_writable_dir
 
 
-def _user_gain(method: Any, dataset: PersonalizationDataset, loaded: Any, config: ComparisonConfig, run_dir: Path,
+def _user_gain(method: Any, dataset: PersonalizationDataset, loaded: Any, config: ComparisonConfig,
                shuffled_dir: Path, encoder_factory: Callable[[], Any], show_progress: bool,
                limit: int | None, own_scores: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Evaluate ``method`` again with every example given another user's history, once per
@@ -166,7 +166,7 @@ def run_comparison(
         user_gain = None
         if config.shuffled_ablation and method.reads_profile:
             say(f"  the same with another user's history ({config.derangements} derangements)")
-            user_gain = _user_gain(method, dataset, loaded, config, run_dir, out / "runs" / f"{spec.name}-shuffled",
+            user_gain = _user_gain(method, dataset, loaded, config, out / "runs" / f"{spec.name}-shuffled",
                                    encoder_factory, show_progress, limit, scores[spec.name])
         train_seconds = summary.get("train_seconds") if summary else None
         rows.append({
