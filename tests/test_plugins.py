@@ -127,6 +127,7 @@ def test_an_unknown_plugin_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: 
         assert exc.value.code == 2
         err = capsys.readouterr().err
         assert "cannot import method plugin 'no_such_plugin_module'" in err and len(err.strip().splitlines()) == 1
+        assert "ModuleNotFoundError" in err
     finally:
         monkeypatch.delenv(PLUGINS_ENV)
 
@@ -140,3 +141,19 @@ def test_a_broken_plugin_leaves_help_working_and_fails_commands_in_one_line(tmp_
                             text=True, timeout=120, check=False)
     lines = [ln for ln in failed.stderr.splitlines() if ln.strip()]
     assert failed.returncode == 2 and len(lines) == 1 and "no_such_plugin_module" in lines[0], failed.stderr
+
+
+def test_a_plugin_cannot_take_a_built_in_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "clash_plugin.py").write_text(
+        "from personalize.methods.registry import register_method\n"
+        "register_method('text', 'clash_plugin:Nothing', family='text')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv(PLUGINS_ENV, "clash_plugin")
+    with pytest.raises(SystemExit) as exc:
+        main(["eval", "--method", "copy", "--data", "synthetic-style", "--out", str(tmp_path / "x")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "method 'text' is registered twice" in err and len(err.strip().splitlines()) == 1
+    monkeypatch.setenv(PLUGINS_ENV, "")
+    assert METHODS.get("text").target == "personalize.methods.text.method:TextMethod"  # the built-in is untouched

@@ -122,9 +122,13 @@ def _import_plugin(module: str, source: str) -> None:
     _Loaded.plugins.add(module)
     try:
         importlib.import_module(module)
-    except ImportError as exc:
+    except ConfigError:
         _Loaded.plugins.discard(module)
-        raise ConfigError(f"cannot import method plugin {module!r} named by {source}: {exc}") from None
+        raise
+    except Exception as exc:  # noqa: BLE001 - a broken plugin is the user's to fix: one line, not a traceback
+        _Loaded.plugins.discard(module)
+        raise ConfigError(f"cannot import method plugin {module!r} named by {source}: "
+                          f"{type(exc).__name__}: {exc}") from None
 
 
 class MethodRegistry(Registry[MethodInfo]):
@@ -159,7 +163,10 @@ def register_method(name: str, target: str, *, family: Family, description: str 
     if ":" not in target:
         raise ValueError(f"method {name!r}: target must be 'module:attribute', not {target!r}")
     info = MethodInfo(name, target, family, description, dict(fixed or {}), {k: dict(v) for k, v in (presets or {}).items()})
-    METHODS.register(name, info)
+    try:
+        METHODS.register(name, info)
+    except ValueError:
+        raise ConfigError(f"method {name!r} is registered twice ({target}); a plugin cannot reuse a method's name") from None
     return info
 
 
