@@ -157,3 +157,24 @@ def test_a_plugin_cannot_take_a_built_in_name(tmp_path: Path, monkeypatch: pytes
     assert "method 'text' is registered twice" in err and len(err.strip().splitlines()) == 1
     monkeypatch.setenv(PLUGINS_ENV, "")
     assert METHODS.get("text").target == "personalize.methods.text.method:TextMethod"  # the built-in is untouched
+
+
+def test_an_installed_plugin_is_found_through_its_entry_point(tmp_path: Path) -> None:
+    """What ``pip install`` of a plugin distribution leaves: a ``.dist-info`` whose entry points name
+    the module under the ``personalize.methods`` group; ``personalize methods`` then lists it."""
+    plugins = tmp_path / "site"
+    (plugins / "toy_method").mkdir(parents=True)
+    (plugins / "toy_method" / "__init__.py").write_text(textwrap.dedent(TOY_INIT))
+    (plugins / "toy_method" / "model.py").write_text(textwrap.dedent(TOY_MODEL))
+    info = plugins / "toy_method-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-method\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[personalize.methods]\ntoy = toy_method\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugins), os.environ.get("PYTHONPATH", "")])}
+    env.pop(PLUGINS_ENV, None)
+    listed = subprocess.run([sys.executable, "-m", "personalize.cli", "methods", "--json"], env=env, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["name"]: row for row in json.loads(listed.stdout)}
+    assert rows["toy-length"]["family"] == "soft" and rows["toy-length"]["presets"] == ["toy-length-2"]
+    assert {"none", "text", "e2p", "xattn"} <= set(rows)

@@ -90,6 +90,7 @@ class _Loaded:
 
     builtins = False
     loading = False
+    entry_points: list[tuple[str, str]] = []  # (module, entry point name), read once
     plugins: set[str] = set()
 
 
@@ -107,8 +108,10 @@ def _load_methods() -> None:
                     importlib.import_module(f"{package.__name__}.{info.name}")
             from importlib.metadata import entry_points
 
-            for point in entry_points(group=ENTRY_POINT_GROUP):
-                _import_plugin(point.value.split(":", 1)[0], f"entry point {point.name!r}")
+            _Loaded.entry_points = [(p.value.split(":", 1)[0], p.name) for p in entry_points(group=ENTRY_POINT_GROUP)]
+        # a plugin that failed is tried again (and fails again, in one line) at the next use
+        for module, name in _Loaded.entry_points:
+            _import_plugin(module, f"entry point {name!r}")
         for name in (n.strip() for n in os.environ.get(PLUGINS_ENV, "").split(",")):
             if name:
                 _import_plugin(name, f"{PLUGINS_ENV}")
