@@ -247,3 +247,15 @@ def test_the_encoder_reads_a_preference_users_choices_not_only_the_item_text() -
     assert encoded_text(item, pref) == "A book about a murder, and about a kiss. romance"
     assert item_text(item, pref) == "A book about a murder, and about a kiss."
     assert encoded_text({"id": "h0", "text": "HI!"}, style) == "HI!"
+
+
+def test_zero_user_init_is_refused_where_there_is_no_user_projection() -> None:
+    import personalize.modeling  # noqa: F401  (registers the soft methods)
+    from personalize.methods.soft.adapter import ADAPTERS
+
+    for method in ("prompt", "xattn"):
+        with pytest.raises(ConfigError, match="user_init"):
+            ADAPTERS.get(method).config_class(user_init="zero")
+    with pytest.raises(ConfigError, match="'random' or 'zero'"):
+        ADAPTERS.get("e2p").config_class(user_init="small")
+    assert ADAPTERS.get("rag-prefix").config_class(user_init="zero").user_init == "zero"

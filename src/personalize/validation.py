@@ -93,6 +93,12 @@ def check_soft_config(cfg: Any) -> None:
     check_int("adapter setting max_items", cfg.max_items, minimum=1, allow_none=True)
     check_int("adapter setting lora_rank", cfg.lora_rank, minimum=0)
     check_float("adapter setting lora_alpha", cfg.lora_alpha, minimum=0, exclusive_minimum=True)
+    user_init = getattr(cfg, "user_init", "random")
+    if user_init not in ("random", "zero"):
+        raise ConfigError(f"adapter setting user_init must be 'random' or 'zero', not {user_init!r}")
+    if user_init == "zero" and not getattr(cfg, "has_user_projection", False):
+        raise ConfigError(f"adapter setting user_init 'zero' needs a method that projects the user into its tokens "
+                          f"(e2p, persoma, rag-prefix), not {type(cfg).__name__}")
 
 
 def check_decoding(cfg: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 
@@ -24,6 +24,8 @@ class E2PConfig(SoftPrefixConfig):
         mlp_hidden: width of the projector's hidden layer.
         dropout: dropout inside the projector.
     """
+
+    has_user_projection: ClassVar[bool] = True
 
     user_vector: Literal["mean", "concat"] = "mean"
     mlp_hidden: int = 1024

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 
@@ -25,6 +25,8 @@ class PersomaConfig(SoftPrefixConfig):
         depth: Perceiver blocks.
         heads: attention heads in each block.
     """
+
+    has_user_projection: ClassVar[bool] = True
 
     num_tokens: int = 4
     resampler: Literal["perceiver", "mlp"] = "perceiver"

@@ -44,6 +44,7 @@ class SoftPrefixConfig(JsonConfig):
     lora_targets: tuple[str, ...] | list[str] = ("q_proj", "v_proj")
     user_init: Literal["random", "zero"] = "random"
     min_tokens: ClassVar[int] = 1  # fewest soft tokens that still carry the user
+    has_user_projection: ClassVar[bool] = False  # a last layer from the user to the tokens (user_init applies)
 
     def __post_init__(self) -> None:
         from personalize.validation import check_soft_config
