@@ -18,6 +18,9 @@ import re
 from pathlib import Path
 
 from personalize.data.synthetic import load_synthetic
+from personalize.data.tasks import get_task
+from personalize.evaluation.gains import paired_gain
+from personalize.metrics import per_example_scores
 
 DATA = dict(seed=0, n_users=160, items_per_user=16, examples_per_user=4, split_by="user")
 ATTRIBUTES = ("case", "filler", "ending", "spelling", "signoff", "content")
@@ -40,7 +43,20 @@ def side(run: Path, name: str, golds: dict[str, str]) -> dict | None:
     return metrics
 
 
-def row(run: Path, golds: dict[str, str]) -> dict | None:
+def _scores(folder: Path, golds: dict[str, str]) -> dict[str, dict[str, float]]:
+    saved = json.loads((folder / "predictions.json").read_text())
+    predictions = {p["id"]: p["output"] for p in saved["golds"]}
+    return per_example_scores(get_task("synthetic-style"), predictions, {i: golds[i] for i in predictions})
+
+
+def own_minus_other(run: Path, golds: dict[str, str], owner: dict[str, str]) -> dict | None:
+    """Own minus another user's history per metric, user-level bootstrap 95% (one derangement)."""
+    if not (run / "other" / "predictions.json").exists() or not (run / "own" / "predictions.json").exists():
+        return None
+    return paired_gain(get_task("synthetic-style"), _scores(run / "own", golds), [_scores(run / "other", golds)], owner)
+
+
+def row(run: Path, golds: dict[str, str], owner: dict[str, str] | None = None) -> dict | None:
     log_path = run / "train" / "train_log.jsonl"
     if not log_path.exists():
         return None
@@ -49,7 +65,8 @@ def row(run: Path, golds: dict[str, str]) -> dict | None:
     return {"run": run.name, "epochs": len(log), "best_epoch": best["epoch"],
             "train_seconds": round(sum(e["seconds"] for e in log)),
             "dev_loss": best["dev_loss"], "dev_loss_other_user": best.get("dev_loss_other_user"),
-            "own": side(run, "own", golds), "other": side(run, "other", golds)}
+            "own": side(run, "own", golds), "other": side(run, "other", golds),
+            "own_minus_other": own_minus_other(run, golds, owner) if owner else None}
 
 
 def main() -> None:
@@ -57,8 +74,10 @@ def main() -> None:
     parser.add_argument("root", type=Path)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    golds = {e.id: e.output for e in load_synthetic("synthetic-style", split="test", **DATA).examples}
-    rows = [r for run in sorted(p for p in args.root.iterdir() if p.is_dir()) if (r := row(run, golds))]
+    test = load_synthetic("synthetic-style", split="test", **DATA).examples
+    golds = {e.id: e.output for e in test}
+    owner = {e.id: e.owner for e in test}
+    rows = [r for run in sorted(p for p in args.root.iterdir() if p.is_dir()) if (r := row(run, golds, owner))]
     head = ["run", "epochs", "train s", "dev loss own / other (gap)", *ATTRIBUTES, "degenerate", "rouge-1"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
@@ -76,7 +95,13 @@ def main() -> None:
                  *(cell(a) for a in ATTRIBUTES), cell("degenerate"), cell("rouge-1", "{:.3f}")]
         print("| " + " | ".join(cells) + " |")
     print("\nAttributes, degenerate and rouge-1: own history / another user's (one derangement), "
-          "64 test examples of held-out users, plain greedy.")
+          "64 test examples of held-out users, plain greedy.\n")
+    print("Own minus another user's history, user-level bootstrap 95%:\n")
+    for r in rows:
+        if r["own_minus_other"]:
+            cells = [f"{m} {g['difference']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}]"
+                     for m, g in r["own_minus_other"].items() if m in ATTRIBUTES or m == "rouge-1"]
+            print(f"- {r['run']}: " + "; ".join(cells))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
 

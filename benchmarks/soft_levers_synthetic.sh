@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue "personalization that shows", part 3: why does E2P's generation degrade as it learns the
 # user, and which lever fixes it? Every run trains on synthetic-style's training users for the same
-# small budget (2 epochs of 384 examples), keeps its best epoch by teacher-forced dev loss, and is
+# small budget (the first epoch of a 2-epoch schedule over 384 examples; --stop-after 1), and is
 # then scored with plain greedy decoding (no post-processing, no n-gram ban: the method's own text)
 # on 64 examples of held-out test users, with each user's own history and with another user's.
 #   bash benchmarks/soft_levers_synthetic.sh [OUT=runs/levers-synthetic] [RUN...]   (default: all)
@@ -10,7 +10,7 @@ set -euo pipefail
 out="${1:-runs/levers-synthetic}"; shift || true
 pz="${PERSONALIZE:-.venv/bin/personalize}"
 data="synthetic-style:seed=0,n_users=160,items_per_user=16,examples_per_user=4,split_by=user"
-common=(--data "$data" --epochs 2 --dev-limit 32 --no-dev-eval --patience 10 --encoder char-ngrams)
+common=(--data "$data" --epochs 2 --stop-after 1 --dev-limit 32 --no-dev-eval --patience 10 --encoder char-ngrams)
 declare -A runs=(
   [e2p1-base]="--method e2p --num-tokens 1 --lr 1e-2"
   [e2p1-zero-init]="--method e2p --num-tokens 1 --lr 1e-2 --settings {\"user_init\":\"zero\"}"

@@ -32,6 +32,41 @@ def test_bench_runs_every_preset_on_a_tiny_model(tiny_model, fake_encoder) -> No
     for (name, batch), row in prefixed.items():
         assert 0 < row["prefix_tokens"] < row["prompt_tokens"] == warm[(name, batch)]["prompt_tokens"]
     assert "e2p-1/text-k4 +prefix" in result["ratios"][0] and "| e2p-1/text-k4 +prefix |" in markdown(result)
+    # every row judged, every batch size's table with the machine's load beside it
+    assert all(r["check"]["status"] in ("ok", "disturbed", "out of bounds") for r in result["rows"] if r["state"] != "cold")
+    assert [c["batch"] for c in result["checks"]] == [1, 2, None] and result["checks"][-1]["history"]
+    assert all(c["load"]["cores"] >= 1 and "disturbed" in c for c in result["checks"])
+    assert warm[("none", 1)]["spread"]["ttft_ms"]["n"] == 1
+    text = markdown(result)
+    assert "| check |" in text and "batch 1: latency: median [quartiles] of 1 interleaved passes; load" in text
+
+
+def _judged_rows(none_ttft: float, status_of_none: str) -> list[dict]:
+    from personalize.compare.timing import spread
+
+    def row(method, ttft, status):
+        return {"method": method, "batch": 1, "state": "warm", "ttft_ms": ttft, "prepare_ms": 1.0,
+                "decode_tokens_per_second": 50.0, "prompt_tokens": 60, "kv_bytes": 1024, "prefix_tokens": 0,
+                "spread": {"ttft_ms": spread([ttft]), "decode_tokens_per_second": spread([50.0])},
+                "check": {"status": status, "reasons": []}}
+    return [row("none", none_ttft, status_of_none), row("text-k4", 120.0, "ok"), row("e2p-1", 48.0, "ok")]
+
+
+def test_bench_markdown_marks_ratios_from_rows_that_do_not_hold() -> None:
+    idle = {"cores": 2, "torch_threads": 2, "load_1min_before": 1.9, "load_1min_after": 2.0, "other_cpu": 0.02}
+    clean = {"rows": _judged_rows(45.0, "ok"), "history": [], "options": {"repeats": 5},
+             "checks": [{"batch": 1, "disturbed": False, "reasons": [], "load": idle}]}
+    clean["ratios"] = ratios(clean["rows"])
+    text = markdown(clean)
+    assert "⚠" not in text and "Undisturbed." in text
+    busy = {"rows": _judged_rows(576.0, "out of bounds"), "history": [], "options": {"repeats": 5},
+            "checks": [{"batch": 1, "disturbed": True, "reasons": ["out of bounds: none warm"],
+                        "load": {**idle, "load_1min_after": 3.2, "other_cpu": 1.0}}]}
+    busy["ratios"] = ratios(busy["rows"])
+    text = markdown(busy)
+    assert "| none | 1 | warm | 576.0 ⚠ |" in text and "| e2p-1/none | 0.08 ⚠ |" in text
+    assert "| e2p-1/text-k4 | 0.40 |" in text  # both rows hold
+    assert "DISTURBED (out of bounds: none warm)" in text and "not to be trusted" in text
 
 
 def test_no_prefix_cache_for_adapters_that_act_inside_the_base(tiny_model, fake_encoder) -> None:

@@ -95,6 +95,15 @@ def test_comparison_writes_rows_over_the_same_examples(compared) -> None:
         assert row["decode_tokens_per_second"] > 0, name
         assert [p["history_items"] for p in row["latency_by_history"]] == [2, 8], name
         assert row["peak_rss_mb"] > 0, name
+        # measured interleaved with the other model rows: passes, spread, the machine's load, a verdict
+        latency = row["latency"]
+        assert latency["passes"] == 5 and latency["ttft_ms"]["n"] == 5, name
+        assert latency["ttft_ms"]["q1"] <= row["ttft_ms"] <= latency["ttft_ms"]["q3"], name
+        assert latency["check"]["status"] in ("ok", "disturbed", "out of bounds"), name
+        assert latency["load"]["cores"] >= 1 and latency["load"]["torch_threads"] >= 1, name
+        assert {p["history_items"]: p["ttft_q1_ms"] <= p["ttft_ms"] <= p["ttft_q3_ms"]
+                for p in row["latency_by_history"]} == {2: True, 8: True}, name
+    assert record["latency"]["passes"] == 5 and "disturbed" in record["latency"]["assessment"]
     # the inline-trained adapter: its training time and parameters are recorded
     e2p = by_name["e2p-1"]
     assert (out / "train" / "e2p-1" / "adapter_model.safetensors").is_file()
@@ -102,6 +111,7 @@ def test_comparison_writes_rows_over_the_same_examples(compared) -> None:
     assert by_name["text-k2"]["train_seconds"] is None and by_name["text-k2"]["trainable_parameters"] == 0
     md = (out / "comparison.md").read_text()
     assert "| method |" in md and "| e2p-1 |" in md and "compression" in md
+    assert "latency check" in md and "median [quartiles] of 5 interleaved passes" in md
     # the shuffled-history ablation: only rows that read the history are run again, on the same ids
     assert by_name["none"]["user_gain"] is None and by_name["copy"]["user_gain"] is None
     for name in ("text-k2", "e2p-1"):
@@ -145,6 +155,7 @@ def test_report_has_table_plots_and_escaped_samples(compared) -> None:
     assert page.count('<img ') == 2 and page.count('src="data:image/png;base64,') == 2
     assert (out / "quality_vs_context.png").stat().st_size > 5000 and (out / "latency_vs_history.png").is_file()
     assert '<table class="results"' in page and page.count('<tr class="row">') == len(rows)
+    assert 'id="latency-note"' in page and "interleaved passes" in page
     assert "http://" not in page and "https://" not in page  # self-contained
     record = json.loads((out / "comparison.json").read_text())
     samples = record["samples"]

@@ -142,7 +142,7 @@ class _ZeroEncoder:
 
 def _probe_config(**kw) -> TrainConfig:
     # synthetic-style: the style is in the history's text, which the (model-free) char-ngrams encoder
-    # sees; synthetic-pref's choices are item labels, which no text encoder of the items sees
+    # sees (synthetic-pref's choices are item labels, which the encoder reads through encoded_fields)
     base = dict(method="e2p", data="synthetic-style:n_users=6,items_per_user=8,examples_per_user=6",
                 adapter={"num_tokens": 2, "mlp_hidden": 32, "encoder": "char-ngrams"}, epochs=6, batch_size=6,
                 lr=5e-2, warmup_ratio=0.0, patience=100, dev_eval=False)
@@ -259,3 +259,10 @@ def test_zero_user_init_is_refused_where_there_is_no_user_projection() -> None:
     with pytest.raises(ConfigError, match="'random' or 'zero'"):
         ADAPTERS.get("e2p").config_class(user_init="small")
     assert ADAPTERS.get("rag-prefix").config_class(user_init="zero").user_init == "zero"
+
+
+def test_stop_after_runs_part_of_the_schedule(steerable_tiny_model, tmp_path) -> None:
+    summary = train(_probe_config(epochs=6, stop_after_epochs=2), tmp_path / "run")
+    assert summary["epochs_run"] == 2 and len(_log(tmp_path / "run")) == 2
+    with pytest.raises(ConfigError, match="stop_after_epochs"):
+        _probe_config(stop_after_epochs=0)

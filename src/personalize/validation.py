@@ -79,7 +79,7 @@ def check_train_config(cfg: Any) -> None:
     for field, minimum in (("epochs", 1), ("batch_size", 1), ("grad_accum", 1), ("max_target_tokens", 1),
                            ("patience", 1), ("augment_per_user", 1)):
         check_int(_train_name(field), getattr(cfg, field), minimum=minimum)
-    for field in ("max_train_examples", "dev_limit", "max_batch_area"):
+    for field in ("max_train_examples", "dev_limit", "max_batch_area", "stop_after_epochs"):
         check_int(_train_name(field), getattr(cfg, field), minimum=1, allow_none=True)
     check_float(_train_name("lr"), cfg.lr, minimum=0, exclusive_minimum=True)
     check_float(_train_name("weight_decay"), cfg.weight_decay, minimum=0)

@@ -53,7 +53,11 @@ def print_comparison(rows: list[dict[str, Any]], title: str) -> None:
     # A pipe or log file gets the whole table rather than rich's 80-column default.
     wide = console if console.is_terminal else Console(width=max(console.width, 200))
     wide.print(table)
-    from personalize.compare.tables import attribute_cells
+    from personalize.compare.tables import attribute_cells, latency_note
+
+    note = latency_note(rows)
+    if note:
+        wide.print(note, markup=False, highlight=False)
 
     attributes = attribute_cells(rows)
     if attributes is not None:

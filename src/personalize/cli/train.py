@@ -36,6 +36,8 @@ def train_cmd(
     select_on: Optional[str] = typer.Option(None, help="Model selection: dev_loss (teacher-forced, own history; "
                                                        "default) or metric (greedy dev evaluation)."),
     patience: Optional[int] = typer.Option(None, help="Stop after this many epochs without a dev improvement."),
+    stop_after: Optional[int] = typer.Option(None, "--stop-after",
+                                             help="Run only this many epochs of the --epochs schedule (the learning rate still decays over --epochs)."),
     dev_eval: Optional[bool] = typer.Option(None, "--dev-eval/--no-dev-eval",
                                             help="Greedy dev evaluation every epoch (needed by --select-on metric)."),
     init_adapter: Optional[str] = typer.Option(None, help="Start from this saved adapter's weights (same method and "
@@ -73,7 +75,8 @@ def train_cmd(
                  "grad_accum": grad_accum, "lr": lr, "max_train_examples": max_train_examples, "dev_limit": dev_limit,
                  "seed": seed, "dtype": dtype, "compile": compile, "augment": augment,
                  "augment_per_user": augment_per_user, "limit_sample": limit_sample, "select_on": select_on,
-                 "patience": patience, "dev_eval": dev_eval, "init_adapter": init_adapter}
+                 "patience": patience, "dev_eval": dev_eval, "init_adapter": init_adapter,
+                 "stop_after_epochs": stop_after}
     merged = {**base, **{k: v for k, v in overrides.items() if v is not None}, "adapter": adapter}
     cfg = TrainConfig.from_dict(merged, source=str(config) if config else "command line")
     summary = train(cfg, out, resume=resume, replace=replace)

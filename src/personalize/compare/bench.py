@@ -1,8 +1,15 @@
 """``personalize bench``: time to first token, decode speed and KV-cache size of every method,
 at several batch sizes, in one process so that ratios hold on a noisy machine.
 
-Methods are measured round-robin (one repeat of every method, then the next repeat), after a
-warm-up, and medians are reported. Soft-token adapters are untrained: latency does not depend
+Methods are measured round-robin (one repeat of every method, then the next repeat, the starting
+method rotated each repeat: :func:`personalize.compare.timing.schedule`), after a warm-up;
+medians are reported with the first and third quartiles of the repeats. Each batch size's table
+records the machine's load over its measurement (1-min load average before/after, torch
+threads, other processes' CPU share) and is judged: **disturbed** when the load exceeds the
+cores, other processes took cores this process needs, or a row's repeats spread too wide;
+a warm row is **out of bounds** when it computes fewer prompt positions than another warm row
+(same state, no hooks in the base model) and its forward (TTFT minus prepare) is slower beyond
+the noise (:mod:`personalize.compare.timing`). Such rows are marked ⚠ in ``bench.md``. Soft-token adapters are untrained: latency does not depend
 on their weights. Per-request cost is measured twice for methods that keep per-user state:
 
 * **warm**: the user was seen before (history embeddings, user vector, retrieval index cached);
@@ -31,6 +38,7 @@ from typing import Any
 import torch
 
 from personalize.compare.history import history_dataset
+from personalize.compare.timing import MARK, OK, LoadMonitor, judge_table, run_interleaved, spread, table_note, timing_cell
 from personalize.data.schema import PersonalizationDataset
 from personalize.evaluation.request import model_inputs, prepare_request
 from personalize.generation import SharedPrefixCache, _cache_argument, _output_cache, position_ids_from_mask
@@ -132,6 +140,8 @@ def time_request(method: Any, loaded: Any, dataset: PersonalizationDataset, exam
     return {
         "ttft_ms": 1000 * (first_at - start),
         "prepare_ms": 1000 * (prepared_at - start),
+        "forward_ms": 1000 * (first_at - prepared_at),
+        "padded_tokens": float(inputs["attention_mask"].shape[1]),
         "decode_tokens_per_second": batch * (new_tokens - 1) / (done - first_at) if new_tokens > 1 else float("nan"),
         "prompt_tokens": float(statistics.mean(prepared.prompt_tokens)),
         "kv_bytes": float(statistics.mean(kv_cache_bytes(model, n, loaded.dtype) for n in prepared.prompt_tokens)),
@@ -159,7 +169,8 @@ def run_bench(dataset: PersonalizationDataset, loaded: Any, encoder_factory: Any
     """All measurements; returns ``{"rows": [...], "history": [...], "options": ...}``."""
     methods = {name: build_method(name, loaded, dataset.task, encoder_factory) for name in options.methods}
     prefix_caches = {name: shared_prefix_cache(m, loaded, dataset) for name, m in methods.items()} if options.prefix_cache else {}
-    rows = []
+    rows: list[dict[str, Any]] = []
+    checks: list[dict[str, Any]] = []
     for batch_size in options.batch_sizes:
         examples = dataset.examples[:batch_size]
         if len(examples) < batch_size:
@@ -169,15 +180,20 @@ def run_bench(dataset: PersonalizationDataset, loaded: Any, encoder_factory: Any
             time_request(method, loaded, dataset, examples, 2)
             if name in caches:
                 time_request(method, loaded, dataset, examples, 2, caches[name])
-        samples: dict[tuple[str, str], list[dict[str, float]]] = {}
-        for _ in range(options.repeats):  # round-robin over methods and states, so that ratios hold
-            for name, method in methods.items():
-                samples.setdefault((name, "warm"), []).append(time_request(method, loaded, dataset, examples, options.new_tokens))
-                if name in caches:
-                    samples.setdefault((name, "warm+prefix"), []).append(
-                        time_request(method, loaded, dataset, examples, options.new_tokens, caches[name]))
+        tasks = {}
+        for name, method in methods.items():  # round-robin over methods and states, so that ratios hold
+            tasks[(name, "warm")] = lambda r, m=method: time_request(m, loaded, dataset, examples, options.new_tokens)
+            if name in caches:
+                tasks[(name, "warm+prefix")] = lambda r, m=method, c=caches[name]: time_request(
+                    m, loaded, dataset, examples, options.new_tokens, c)
+        with LoadMonitor() as monitor:
+            samples = run_interleaved(tasks, options.repeats, warmup=0)
+        section = []
         for (name, state), runs in sorted(samples.items(), key=lambda item: item[0][1] == "warm+prefix"):
-            row = {"method": name, "batch": batch_size, "state": state, **_medians(runs)}
+            row = {"method": name, "batch": batch_size, "state": state, **_medians(runs), "spread": _spreads(runs)}
+            section.append(row)
+        checks.append({"batch": batch_size, **judge_bench(section, monitor.load, methods)})
+        for row in section:
             rows.append(row)
             log(row)
         if options.cold:
@@ -196,16 +212,42 @@ def run_bench(dataset: PersonalizationDataset, loaded: Any, encoder_factory: Any
                 rows.append(row)
                 log(row)
     history = []
-    for length in options.history_lengths:
-        resized = history_dataset(dataset, length, 3)
-        for name, method in methods.items():
-            for example in resized.examples:  # warm-up: this user's history is encoded/indexed here
-                time_request(method, loaded, resized, [example], 2)
-            runs = [time_request(method, loaded, resized, [e], options.new_tokens) for e in resized.examples]
-            entry = {"method": name, "history": length, **_medians(runs)}
-            history.append(entry)
-            log(entry)
-    return {"rows": rows, "history": history, "options": options.__dict__}
+    with LoadMonitor() as monitor:
+        for length in options.history_lengths:
+            resized = history_dataset(dataset, length, 3)
+            for name, method in methods.items():
+                for example in resized.examples:  # warm-up: this user's history is encoded/indexed here
+                    time_request(method, loaded, resized, [example], 2)
+            timed: dict[str, list[dict[str, float]]] = {name: [] for name in methods}
+            for example in resized.examples:  # interleaved: each example through every method in turn
+                for name, method in methods.items():
+                    timed[name].append(time_request(method, loaded, resized, [example], options.new_tokens))
+            for name, runs in timed.items():
+                entry = {"method": name, "history": length, **_medians(runs)}
+                history.append(entry)
+                log(entry)
+    if options.history_lengths:
+        checks.append({"batch": None, "history": True, **judge_bench([], monitor.load, methods)})
+    return {"rows": rows, "history": history, "checks": checks, "options": options.__dict__}
+
+
+def _spreads(runs: list[dict[str, float]]) -> dict[str, dict[str, Any]]:
+    return {key: spread(r[key] for r in runs) for key in ("ttft_ms", "forward_ms", "decode_tokens_per_second")}
+
+
+def judge_bench(section: list[dict[str, Any]], load: dict[str, Any] | None, methods: dict[str, Any]) -> dict[str, Any]:
+    """Judge one batch size's interleaved rows in place (each gets ``check``); the bounds check
+    compares warm rows with warm rows and +prefix rows with +prefix rows, by the positions the
+    forward computes (padded prompt minus the cached prefix), skipping methods with hooks."""
+    from personalize.compare.latency import has_hooks
+
+    table = [{"name": f"{r['method']} {r['state']}", "spread": r["spread"], "state": r["state"],
+              "tokens": r["padded_tokens"] - r.get("prefix_tokens", 0),
+              "comparable": not has_hooks(methods[r["method"]])} for r in section]
+    verdict = judge_table(table, load, group="state")
+    for row, judged in zip(section, table):
+        row["check"] = judged["check"]
+    return verdict
 
 
 def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -229,20 +271,53 @@ def ratios(rows: list[dict[str, Any]], target: str = "e2p-1") -> list[dict[str, 
     return out
 
 
+def _status(rows: list[dict[str, Any]], batch: int, state: str, *methods: str) -> str:
+    """``ok`` when every named row of this batch and state was judged ok (or never judged)."""
+    found = [r.get("check", {}).get("status", OK) for r in rows
+             if r["batch"] == batch and r["state"] == state and r["method"] in methods]
+    return OK if all(s == OK for s in found) else "not ok"
+
+
 def markdown(result: dict[str, Any]) -> str:
-    lines = ["| method | batch | state | TTFT ms | prepare ms | decode tok/s | prompt tok | of which cached prefix | KV cache KB/request |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    """``bench.md``: the rows (median [quartiles] of the repeats, ⚠ where the numbers do not hold,
+    with the reason), one note per batch size on the machine's load, the ratios and the history sweep."""
+    passes = result.get("options", {}).get("repeats")
+    lines = ["| method | batch | state | TTFT ms | prepare ms | decode tok/s | prompt tok | of which cached prefix | "
+             "KV cache KB/request | check |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
-        lines.append(f"| {r['method']} | {r['batch']} | {r['state']} | {r['ttft_ms']:.1f} | {r['prepare_ms']:.1f} | "
-                     f"{r['decode_tokens_per_second']:.1f} | {r['prompt_tokens']:.0f} | {r.get('prefix_tokens', 0):.0f} | "
-                     f"{r['kv_bytes'] / 1024:.0f} |")
+        check = r.get("check") or {}
+        status = check.get("status")
+        spreads = r.get("spread") or {}
+        ttft = timing_cell(spreads.get("ttft_ms"), status) if spreads else f"{r['ttft_ms']:.1f}"
+        decode = timing_cell(spreads.get("decode_tokens_per_second"), status) if spreads else \
+            f"{r['decode_tokens_per_second']:.1f}"
+        own = [x for x in check.get("reasons", []) if not x.startswith(("1-min load", "other processes"))]
+        lines.append(f"| {r['method']} | {r['batch']} | {r['state']} | {ttft} | {r['prepare_ms']:.1f} | "
+                     f"{decode} | {r['prompt_tokens']:.0f} | {r.get('prefix_tokens', 0):.0f} | "
+                     f"{r['kv_bytes'] / 1024:.0f} | {'; '.join([status or '–', *own])} |")
+    checks = result.get("checks", [])
+    for c in checks:
+        if c.get("batch") is not None:
+            lines += ["", f"batch {c['batch']}: " + table_note(c, c.get("load"), passes=passes)]
     lines += ["", "| target/baseline TTFT | " + " | ".join(f"batch {e['batch']}" for e in result["ratios"]) + " |",
               "|---|" + "---|" * len(result["ratios"])]
     keys = [k for k in ("e2p-1/none", "e2p-1/text-k4", "e2p-1/none +prefix", "e2p-1/text-k4 +prefix")
             if any(k in e for e in result["ratios"])]
     for key in keys:
-        lines.append(f"| {key} | " + " | ".join(f"{e.get(key, float('nan')):.2f}" for e in result["ratios"]) + " |")
+        other, state = key.split("/")[1].split(" ")[0], "warm+prefix" if key.endswith("+prefix") else "warm"
+        cells = []
+        for e in result["ratios"]:
+            value = e.get(key, float("nan"))
+            mark = "" if _status(result["rows"], e["batch"], state, "e2p-1", other) == OK else f" {MARK}"
+            cells.append(f"{value:.2f}{mark}")
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    if keys and any(MARK in line for line in lines[-len(keys):]):
+        lines += ["", f"{MARK}: a ratio from a row judged disturbed or out of bounds: not to be trusted."]
     lines += ["", "| method | history items | TTFT ms | prepare ms | prompt tok |", "|---|---|---|---|---|"]
     for h in result["history"]:
         lines.append(f"| {h['method']} | {h['history']:,} | {h['ttft_ms']:.1f} | {h['prepare_ms']:.1f} | {h['prompt_tokens']:.0f} |")
+    for c in checks:
+        if c.get("history"):
+            lines += ["", table_note(c, c.get("load"), what="history sweep (3 users, each through every method in turn)")]
     return "\n".join(lines) + "\n"

@@ -95,6 +95,8 @@ class ComparisonConfig(JsonConfig):
         history_examples: examples measured per history size.
         latency_examples: examples for the time-to-first-token and decode-speed measurement.
         latency_new_tokens: tokens generated for the decode-speed measurement.
+        latency_repeats: interleaved passes over the model-based rows for the latency columns
+            (median and quartiles of the passes; see :mod:`personalize.compare.latency`).
         shuffled_ablation: also evaluate every row that reads the user's history with another
             user's history instead (``eval --shuffle-profiles``) and report the paired difference:
             whether the row's gain comes from the user at all.
@@ -119,6 +121,7 @@ class ComparisonConfig(JsonConfig):
     history_examples: int = 3
     latency_examples: int = 8
     latency_new_tokens: int = 32
+    latency_repeats: int = 5
     shuffled_ablation: bool = False
     derangements: int = 3
 
@@ -133,7 +136,7 @@ class ComparisonConfig(JsonConfig):
             raise ConfigError(f"method names must be unique; repeated: {dupes}")
         if self.baseline is not None and self.baseline not in names:
             raise ConfigError(f"baseline {self.baseline!r} is not one of the methods {names}")
-        for key in ("report_samples", "history_examples", "latency_examples", "latency_new_tokens"):
+        for key in ("report_samples", "history_examples", "latency_examples", "latency_new_tokens", "latency_repeats"):
             if getattr(self, key) < (0 if key == "report_samples" else 1):
                 raise ConfigError(f"{key} must be {'>= 0' if key == 'report_samples' else '>= 1'}, got {getattr(self, key)}")
         if self.limit is not None and self.limit < 1:

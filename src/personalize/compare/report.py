@@ -11,7 +11,8 @@ Plots (matplotlib, Agg backend):
   the context sizes span more than a factor of 20. The dashed line is the Pareto frontier of the
   model-based methods (no other method has as little context and better quality); model-free
   references (``copy``, ``user-majority``) are hollow squares, outside the frontier.
-* ``latency_vs_history.png``: time to first token (median, batch 1, input building included)
+* ``latency_vs_history.png``: time to first token (median, batch 1, input building included; the
+  band: first to third quartile of the interleaved passes)
   against the number of history items of the user, one line per model-based method.
 """
 
@@ -24,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from personalize.compare.tables import MEASUREMENT_NOTES, table_cells
+from personalize.compare.tables import MEASUREMENT_NOTES, latency_note, table_cells
 
 QUALITY_PLOT = "quality_vs_context.png"
 LATENCY_PLOT = "latency_vs_history.png"
@@ -177,6 +178,11 @@ def plot_latency_vs_history(rows: Sequence[dict[str, Any]], path: str | Path) ->
         lengths += [p[0] for p in points]
         ax.plot([p[0] for p in points], [p[1] for p in points], marker=style["marker"], linewidth=1.2,
                 label=row["name"], color=plt.get_cmap("tab10")(i % 10))
+        band = sorted((p["history_items"], p["ttft_q1_ms"], p["ttft_q3_ms"]) for p in row["latency_by_history"]
+                      if p.get("ttft_q1_ms") is not None and p.get("ttft_q3_ms") is not None)
+        if len(band) == len(points):  # the passes' quartiles, where measured interleaved
+            ax.fill_between([b[0] for b in band], [b[1] for b in band], [b[2] for b in band], alpha=0.15,
+                            color=plt.get_cmap("tab10")(i % 10), linewidth=0)
     if lengths and max(lengths) / max(min(lengths), 1) >= 10:
         ax.set_xscale("log")
     if lengths:
@@ -186,7 +192,9 @@ def plot_latency_vs_history(rows: Sequence[dict[str, Any]], path: str | Path) ->
         ax.text(0.5, 0.5, "no model-based method was measured", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("history items of the user")
     ax.set_ylabel("time to first token, ms (median, batch 1)")
-    ax.set_title("Latency vs history length", fontsize=11)
+    disturbed = any((r.get("latency") or {}).get("table", {}).get("disturbed") for r in measured)
+    ax.set_title("Latency vs history length" + (" (DISTURBED: see the table's note)" if disturbed else ""), fontsize=11,
+                 **({"color": "#b00"} if disturbed else {}))
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     path = Path(path)
@@ -325,6 +333,7 @@ def write_report(out_dir: str | Path, rows: Sequence[dict[str, Any]], samples: S
 <p class="meta">{e(" · ".join(f for f in facts if f))}</p>
 <h2>Results</h2>
 {_table_html(rows)}
+<p class="meta" id="latency-note">{e(latency_note(rows) or "")}</p>
 <p class="meta">peak MB: {e(peak)}.{(" Compression ratio not defined for " + e("; ".join(notes)) + ".") if notes else ""}</p>
 <h2>Quality, context and latency</h2>
 <div class="plots">

@@ -6,9 +6,13 @@ For each method (in config order) :func:`run_comparison`:
    run with the same settings is reused), or checks the ``adapter`` folder it names;
 2. evaluates it with :func:`personalize.evaluation.evaluate` on the same examples (same split, same
    limit, same decoding) into ``OUT/runs/<name>/``;
-3. for model-based methods, measures latency with :func:`measure_latency`, on the dataset's first
-   examples and on copies of a few examples whose history is resized to each ``history_lengths``;
-4. reads the peak memory of steps 2-3.
+3. reads the peak memory of steps 1-2;
+
+then, once every row is evaluated, measures the latency columns of all model-based rows together,
+interleaved (round-robin over the rows, ``latency_repeats`` passes), on the dataset's first
+examples and on copies of a few examples whose history is resized to each ``history_lengths``,
+with the machine's load and a verdict on whether the numbers hold
+(:mod:`personalize.compare.latency`, :mod:`personalize.compare.timing`).
 
 It then writes ``OUT/comparison.json`` (rows, config, provenance), ``OUT/comparison.md`` and, via
 :func:`personalize.compare.report.write_report`, the plots and ``OUT/report.html``. Every step
@@ -33,10 +37,10 @@ import torch
 
 from personalize.compare.adapters import check_adapters, read_train_summary, train_inline
 from personalize.compare.config import ComparisonConfig
-from personalize.compare.history import history_dataset
-from personalize.compare.latency import measure_latency, peak_memory, reset_peak_memory
+from personalize.compare.latency import measure_rows, peak_memory, reset_peak_memory
 from personalize.compare.rows import apply_compression, pick_samples, row_differences
 from personalize.compare.tables import MEASUREMENT_NOTES, markdown_table
+from personalize.compare.timing import table_note
 from personalize.data.schema import PersonalizationDataset
 from personalize.errors import ConfigError, PersonalizeError
 from personalize.io import atomic_write_text, ensure_writable_dir
@@ -72,6 +76,23 @@ def _user_gain(method: Any, dataset: PersonalizationDataset, loaded: Any, config
     return {"metric": task.primary_metric, "higher_is_better": task.higher_is_better, **gains[task.primary_metric],
             "by_metric": gains, "derangements": config.derangements, "interval": "user-level bootstrap 95%",
             "run_dirs": dirs}
+
+
+def _measure_latency_interleaved(timed: dict[str, Any], dataset: PersonalizationDataset, loaded: Any,
+                                 config: ComparisonConfig, rows: list[dict[str, Any]],
+                                 say: Callable[[str], None]) -> dict[str, Any] | None:
+    """Fill the latency fields of the model-based ``rows``, measured interleaved
+    (:func:`personalize.compare.latency.measure_rows`); returns the load and the table's verdict."""
+    if not timed:
+        return None
+    say(f"measuring latency: {len(timed)} rows interleaved, {config.latency_repeats} passes")
+    measured = measure_rows(timed, dataset, loaded, n=config.latency_examples, new_tokens=config.latency_new_tokens,
+                            repeats=config.latency_repeats, history_lengths=config.history_lengths,
+                            history_examples=config.history_examples)
+    for row in rows:
+        row.update(measured["rows"].get(row["name"], {}))
+    say("  " + table_note(measured["assessment"], measured["load"], passes=config.latency_repeats))
+    return {"load": measured["load"], "assessment": measured["assessment"], "passes": config.latency_repeats}
 
 
 def run_comparison(
@@ -129,6 +150,7 @@ def run_comparison(
     rows: list[dict[str, Any]] = []
     scores: dict[str, dict[str, dict[str, Any]]] = {}  # row -> example id -> per-example scores
     predictions: dict[str, dict[str, str]] = {}  # row -> example id -> answer (what the report shows)
+    timed: dict[str, Any] = {}  # model-based rows, set up, for the interleaved latency measurement
     for index, spec in enumerate(config.methods, 1):
         say(f"[{index}/{len(config.methods)}] {spec.name} ({spec.method}) on {len(dataset)} examples")
         adapter: Path | None = None
@@ -150,17 +172,8 @@ def run_comparison(
         predictions[spec.name] = results.predictions
         if [str(k) for k in results.predictions] != example_ids:
             raise PersonalizeError(f"method {spec.name!r} did not answer the comparison's examples")
-        latency: dict[str, Any] | None = None
-        by_history: list[dict[str, Any]] = []
         if method.needs_model:
-            say("  measuring latency")
-            latency = measure_latency(method, dataset, loaded, n=config.latency_examples,
-                                      new_tokens=config.latency_new_tokens)
-            for length in config.history_lengths:
-                resized = history_dataset(dataset, length, config.history_examples)
-                timing = measure_latency(method, resized, loaded, n=config.history_examples, decode=False)
-                by_history.append({"history_items": length, "ttft_ms": timing["ttft_ms"],
-                                   "prepare_ms": timing["prepare_ms"], "prompt_tokens": timing["prompt_tokens"]})
+            timed[spec.name] = method  # kept set up: the latency columns are measured interleaved below
         memory = peak_memory(device)
         scores[spec.name] = per_example_scores(dataset.task, results.predictions, dataset.golds())
         user_gain = None
@@ -189,18 +202,21 @@ def run_comparison(
             "train_seconds": train_seconds,
             "eval_seconds": results["wall_seconds"],
             "examples_per_second": results["examples_per_second"],
-            "ttft_ms": latency["ttft_ms"] if latency else None,
-            "prepare_ms": latency["prepare_ms"] if latency else None,
-            "decode_tokens_per_second": latency["decode_tokens_per_second"] if latency else None,
-            "latency_examples": latency["n"] if latency else 0,
+            "ttft_ms": None,
+            "prepare_ms": None,
+            "decode_tokens_per_second": None,
+            "latency_examples": 0,
             **memory,
             "peak_rss_scope": rss_scope,
-            "latency_by_history": by_history,
+            "latency_by_history": [],
+            "latency": None,
             "user_gain": user_gain,
             "run_dir": os.path.relpath(run_dir, out),
         })
-        del method  # drops the adapter and its hooks on the shared base model
-        gc.collect()
+        del method
+    latency = _measure_latency_interleaved(timed, dataset, loaded, config, rows, say)
+    timed.clear()  # drops the adapters and their hooks on the shared base model
+    gc.collect()
     apply_compression(rows, config.baseline)
     row_differences(rows, scores, config, dataset)
 
@@ -223,6 +239,7 @@ def run_comparison(
         "versions": package_versions(),
         "machine": machine(),
         "torch_threads": torch.get_num_threads(),
+        "latency": latency,
         "git": git_commit(),
         "created": now_iso(),
     }

@@ -15,16 +15,24 @@ MEASUREMENT_NOTES: dict[str, str] = {
     "trainable_parameters": "parameters trained for this method (the base model is frozen)",
     "train_seconds": "from the training summary (inline training, or train_summary.json beside a loaded adapter); "
                      "null when unknown",
-    "ttft_ms": "median over examples, batch 1, after an untimed warm-up pass over the same examples (per-user "
-               "caches warm): build the inputs (prepare: retrieval / user features / soft tokens, tokenization) "
-               "+ one forward over the prompt with the KV cache and the greedy first token",
-    "prepare_ms": "the input-building part of ttft_ms",
-    "decode_tokens_per_second": "greedy generate() of N new tokens (min_new_tokens=N, so EOS cannot stop it), "
-                                "batch 1: the N - 1 steps after the prefill, timed inside the call from the first "
-                                "token's logits to the last's; steps / seconds summed over the examples",
-    "peak_rss_mb": "process resident-set high-water mark during this row's evaluation and latency measurement "
-                   "(reset before each row through /proc/self/clear_refs; where that is not possible, the "
-                   "process-lifetime maximum from getrusage); includes the base model and the Python runtime",
+    "ttft_ms": "batch 1, measured interleaved with the other model-based rows: round-robin passes (the starting "
+               "row rotated each pass) after an untimed warm-up pass (per-user caches warm); a pass times each "
+               "of the first latency_examples examples: build the inputs (prepare: retrieval / user features / "
+               "soft tokens, tokenization) + one forward over the prompt with the KV cache and the greedy first "
+               "token; the cell is the median of the passes' medians [first–third quartile of the passes]",
+    "prepare_ms": "the input-building part of ttft_ms (median of the passes)",
+    "decode_tokens_per_second": "one greedy generate() of N new tokens per pass (min_new_tokens=N, so EOS cannot "
+                                "stop it), batch 1, on example (pass mod latency_examples): the N - 1 steps after "
+                                "the prefill, timed inside the call; median of the passes",
+    "latency": "per row: the passes' median and quartiles of each latency column, and the check (the table's `latency "
+               "check` column): ok, disturbed (the machine's 1-min load average above its cores, other processes using "
+               "the cores this process's torch threads need, or the row's passes spread with IQR/median above 0.25) or "
+               "out of bounds (a row with fewer prompt positions whose forward time, TTFT minus prepare, is slower than"
+               " another row's beyond the noise; rows with hooks inside the base model are not compared): marked ⚠ next"
+               " to the number; the machine's load is in latency.load",
+    "peak_rss_mb": "process resident-set high-water mark during this row's evaluation (reset before each row "
+                   "through /proc/self/clear_refs; where that is not possible, the process-lifetime maximum from "
+                   "getrusage); includes the base model and the Python runtime",
     "peak_cuda_mb": "torch.cuda.max_memory_allocated during the same steps (GPU only)",
     "user_gain": "(with shuffled_ablation) personalization: the row's metrics with each user's own history minus "
                  "the same with another user's (the mean over `derangements` seeded derangements of the users), "
@@ -36,8 +44,9 @@ MEASUREMENT_NOTES: dict[str, str] = {
                "task adaptation; for a personalized row, task adaptation plus personalization",
     "vs_control": "the row minus its same-size non-personalized control row (user-level bootstrap 95%): "
                   "personalization measured against a method that learned the task but reads no user",
-    "latency_by_history": "ttft_ms on copies of the first examples whose user history is cut to its most recent "
-                          "L items, or extended to L by repeating the user's items cyclically",
+    "latency_by_history": "ttft_ms (measured as ttft_ms, interleaved, without decoding, at most 3 passes) on copies of "
+                          "the first examples whose user history is cut to its most recent L items, or extended to L by"
+                          " repeating the user's items cyclically; the plot's band: first to third quartile",
 }
 
 
@@ -65,8 +74,10 @@ def table_cells(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[st
         helps = ">" if gains[0].get("higher_is_better", True) else "<"
         ablation_header = [f"own − other user's history ({gains[0]['metric']}; {helps} 0: own helps)"]
     difference_headers = [f"{title} ({primary})" for _, title in differences]
+    checked = any(row.get("latency") for row in rows)
     headers = ["method", *metrics, *difference_headers, *ablation_header, "context tok", "compression",
-               "trainable params", "train s", "TTFT ms", "prepare ms", "decode tok/s", "peak MB"]
+               "trainable params", "train s", "TTFT ms", "prepare ms", "decode tok/s",
+               *(["latency check"] if checked else []), "peak MB"]
     body = []
     for row in rows:
         peak = row["peak_cuda_mb"] if row.get("peak_cuda_mb") is not None else row["peak_rss_mb"]
@@ -80,12 +91,34 @@ def table_cells(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[st
             fmt_cell(row["compression_ratio"], 1, suffix="×"),
             fmt_cell(row["trainable_parameters"], thousands=True),
             fmt_cell(row["train_seconds"], 0),
-            fmt_cell(row["ttft_ms"], 1),
-            fmt_cell(row["prepare_ms"], 1),
-            fmt_cell(row["decode_tokens_per_second"], 1),
+            *latency_cells(row, checked),
             fmt_cell(peak, 0),
         ])
     return headers, body
+
+
+def latency_cells(row: dict[str, Any], checked: bool) -> list[str]:
+    """TTFT [quartiles], prepare, decode and (``checked``) the verdict; ⚠ where the numbers do not hold."""
+    from personalize.compare.timing import timing_cell
+
+    latency = row.get("latency")
+    if not latency:  # a row measured before interleaving, or a model-free row
+        plain = [fmt_cell(row.get("ttft_ms"), 1), fmt_cell(row.get("prepare_ms"), 1), fmt_cell(row.get("decode_tokens_per_second"), 1)]
+        return plain + (["–"] if checked else [])
+    status = latency["check"]["status"]
+    return [timing_cell(latency["ttft_ms"], status), fmt_cell(row.get("prepare_ms"), 1),
+            timing_cell(latency["decode_tokens_per_second"], status),
+            "; ".join([status, *(r for r in latency["check"]["reasons"] if r not in latency["table"]["reasons"])])]
+
+
+def latency_note(rows: Sequence[dict[str, Any]]) -> str | None:
+    """The line under a comparison table: passes, the machine's load, and whether the latency holds."""
+    from personalize.compare.timing import table_note
+
+    latency = next((row["latency"] for row in rows if row.get("latency")), None)
+    if latency is None:
+        return None
+    return table_note(latency["table"], latency["load"], passes=latency["passes"])
 
 
 def fmt_interval(gain: dict[str, Any] | None) -> str:
@@ -145,6 +178,9 @@ def markdown_table(record: dict[str, Any]) -> str:
         lines += ["Compression ratio not defined for " + "; ".join(nulls) + ".", ""]
     peak = "GPU memory allocated (torch.cuda.max_memory_allocated)" if any(
         r.get("peak_cuda_mb") is not None for r in rows) else "process RSS high-water mark"
+    note = latency_note(rows)
+    if note:
+        lines += [note, ""]
     lines += [f"peak MB: {peak}.", "", "## What is measured", ""]
     lines += [f"- **{key}**: {text}" for key, text in MEASUREMENT_NOTES.items()]
     return "\n".join(lines) + "\n"

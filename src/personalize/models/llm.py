@@ -243,12 +243,18 @@ def load_base_model(
     """Load a frozen-ready base model: eval mode, no gradients.
 
     Args:
-        name: a registry name (``smollm2-135m``, ``gemma3-270m``), a Hugging Face id or a local dir.
+        name: a registry name (``smollm2-135m``, ``gemma3-270m``), a Hugging Face id, a local dir,
+            or ``random:<shape>`` (random weights of a shape of :mod:`personalize.models.shapes`,
+            e.g. ``random:llama-1.2b``: for measuring costs, not quality).
         dtype: ``auto`` (bf16 where native, else fp32), ``bf16``, ``fp32``, ``fp16``.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1`` ...
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from personalize.models.shapes import PREFIX, load_random_model
+
+    if name.startswith(PREFIX):  # a shape with random weights, for costs only (personalize.models.shapes)
+        return load_random_model(name, dtype=dtype, device=device)
     start = time.perf_counter()
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)

@@ -62,6 +62,9 @@ class TrainConfig(JsonConfig):
             (8 rows up to 512 tokens, one row of 1,448).
         max_target_tokens: answers are cut to this many tokens for the loss.
         patience: stop after this many epochs without a dev improvement.
+        stop_after_epochs: run only this many epochs of the ``epochs`` schedule (the learning
+            rate still warms up and decays over ``epochs``): equal budgets for a lever study
+            whose runs share one schedule. ``None``: all of them.
         autocast: bf16 autocast when the base model runs in bf16.
         compile: run the base model's decoder layers through ``torch.compile`` while training
             (prefix adapters only). It fuses the elementwise forward and backward work (norms,
@@ -103,6 +106,7 @@ class TrainConfig(JsonConfig):
     select_on: str = "dev_loss"
     dev_eval: bool = True
     patience: int = 1
+    stop_after_epochs: int | None = None
     seed: int = 0
     autocast: bool = True
     compile: bool = False
@@ -328,6 +332,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
     for epoch in range(state["epoch"], config.epochs):
         if state["bad_epochs"] >= config.patience:
             break  # early stopping (also when resuming a run that had already stopped)
+        if config.stop_after_epochs is not None and epoch >= config.stop_after_epochs:
+            break
         torch.manual_seed(config.seed + epoch)
         order = list(range(len(batches)))
         random.Random(config.seed + epoch).shuffle(order)
