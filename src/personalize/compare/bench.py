@@ -86,6 +86,12 @@ def build_method(name: str, loaded: Any, task: Any, encoder_factory: Any, cache_
     return method
 
 
+def has_hooks(method: Any) -> bool:
+    """Whether ``method`` acts inside the base model (its forward time is not comparable by length,
+    and its prompt prefix may depend on the user)."""
+    return bool(getattr(getattr(method, "model", None), "has_hooks", False))
+
+
 def kv_cache_bytes(model: torch.nn.Module, prompt_tokens: int, dtype: torch.dtype) -> int:
     config = model.config
     heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
@@ -152,8 +158,7 @@ def time_request(method: Any, loaded: Any, dataset: PersonalizationDataset, exam
 def shared_prefix_cache(method: Any, loaded: Any, dataset: PersonalizationDataset, n: int = 8) -> SharedPrefixCache | None:
     """The prefix cache for ``method`` from its prompts for the first ``n`` examples, or ``None``
     when the method acts inside the base model (its prefix could depend on the user)."""
-    pm = getattr(method, "model", None)
-    if getattr(pm, "has_hooks", False):
+    if has_hooks(method):
         return None
     examples = dataset.examples[:n]
     samples = []
@@ -239,8 +244,6 @@ def judge_bench(section: list[dict[str, Any]], load: dict[str, Any] | None, meth
     """Judge one batch size's interleaved rows in place (each gets ``check``); the bounds check
     compares warm rows with warm rows and +prefix rows with +prefix rows, by the positions the
     forward computes (padded prompt minus the cached prefix), skipping methods with hooks."""
-    from personalize.compare.latency import has_hooks
-
     table = [{"name": f"{r['method']} {r['state']}", "spread": r["spread"], "state": r["state"],
               "tokens": r["padded_tokens"] - r.get("prefix_tokens", 0),
               "comparable": not has_hooks(methods[r["method"]])} for r in section]

@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from personalize.compare.bench import time_request
+from personalize.compare.bench import has_hooks, time_request
 from personalize.compare.history import history_dataset
 from personalize.compare.timing import LoadMonitor, Thresholds, judge_table, run_interleaved, spread
 from personalize.data.schema import Example, PersonalizationDataset
@@ -176,11 +176,6 @@ def measure_latency(
         "prompt_tokens": round(statistics.mean(t[2] for t in timed), 1),
         "decode_tokens_per_second": decode_rate,
     }
-
-
-def has_hooks(method: Any) -> bool:
-    """Whether ``method`` acts inside the base model (its forward time is not comparable by length)."""
-    return bool(getattr(getattr(method, "model", None), "has_hooks", False))
 
 
 @torch.inference_mode()
