@@ -5,7 +5,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.personalize-installed
 
-.PHONY: demo test test-fast install clean-venv
+.PHONY: demo test test-fast lint install clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,10 +21,17 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/personalize demo
 
-test: $(STAMP)
+# Layers and style first: an import that breaks a layer contract, a cycle, a private name used
+# across modules or a ruff finding fails `make test` (and so CI) before any test runs.
+lint: $(STAMP)
+	$(VENV)/bin/lint-imports
+	$(PY) .ci/private_names.py
+	$(VENV)/bin/ruff check src tests benchmarks .ci
+
+test: lint
 	$(PY) -m pytest -q
 
-test-fast: $(STAMP)
+test-fast: lint
 	$(PY) -m pytest -q -m "not integration"
 
 clean-venv:

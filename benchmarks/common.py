@@ -64,11 +64,11 @@ def train_bench(loaded: Any, *, method: str = "e2p", num_tokens: int = 1, batch:
                 answer: int = 30, compile: bool = False, encoder_dim: int = 384, seed: int = 0) -> TrainBench:
     """Build a :class:`TrainBench`: an untrained ``method`` adapter on ``loaded`` (frozen) and a
     random batch of ``batch`` examples of ``tokens`` positions (``answer`` of them the loss's)."""
+    from torch.profiler import record_function
+
     from personalize.methods.soft.adapter import ADAPTERS
     from personalize.methods.soft.features import UserFeatures
     from personalize.modeling import PersonalizedModel
-    from torch.profiler import record_function
-
     from personalize.training.trainer import CompiledLayers, attention_implementation
 
     kind = ADAPTERS.get(method)

@@ -41,7 +41,7 @@ def main() -> None:
         start = time.perf_counter()
         encoder = load_encoder(name)
 
-        def user_vectors(dataset):
+        def user_vectors(dataset, encoder=encoder):
             return np.stack([encoder.encode([item["text"] for item in p.items]).mean(0) for p in dataset.profiles.values()])
 
         x_train, x_test = user_vectors(train), user_vectors(test)

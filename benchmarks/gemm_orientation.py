@@ -32,9 +32,9 @@ def main() -> None:
         weight = torch.randn(fan_out, fan_in, dtype=torch.bfloat16)  # nn.Linear layout [out, in]
         grad = torch.randn(args.tokens, fan_out, dtype=torch.bfloat16)
         transposed = weight.t().contiguous()
-        forward = median_time(lambda: torch.nn.functional.linear(x, weight), args.repeats)
-        backward = median_time(lambda: grad @ weight, args.repeats)
-        backward_t = median_time(lambda: torch.nn.functional.linear(grad, transposed), args.repeats)
+        forward = median_time(lambda x=x, weight=weight: torch.nn.functional.linear(x, weight), args.repeats)
+        backward = median_time(lambda grad=grad, weight=weight: grad @ weight, args.repeats)
+        backward_t = median_time(lambda grad=grad, transposed=transposed: torch.nn.functional.linear(grad, transposed), args.repeats)
         print(f"[{args.tokens}, {fan_in}] -> {fan_out:5d}: forward x @ W.T {forward * 1e3:6.3f} ms | input gradient "
               f"grad @ W {backward * 1e3:6.3f} ms ({backward / forward:.2f}x) | with W.T copied "
               f"{backward_t * 1e3:6.3f} ms ({backward_t / forward:.2f}x)")

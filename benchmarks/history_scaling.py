@@ -36,9 +36,9 @@ def main() -> None:
     os.environ["PERSONALIZE_HOME"] = tempfile.mkdtemp(prefix="personalize-bench-")
     from personalize.data.synthetic import make_style_dataset
     from personalize.encoding import EmbeddingCache
+    from personalize.evaluation.soft_method import SoftPrefixMethod
     from personalize.methods import MethodContext, make_method
     from personalize.methods.soft.adapter import ADAPTERS
-    from personalize.evaluation.soft_method import SoftPrefixMethod
     from personalize.modeling import PersonalizedModel
     from personalize.models import load_base_model, load_encoder
     from personalize.retrieval.base import item_texts
@@ -91,8 +91,8 @@ def main() -> None:
         print(json.dumps(row), flush=True)
 
     names = list(methods)
-    print("\nwarm time per request (ms; prepare + prefill + %d tokens), median of %d; cold history encoding (s)"
-          % (args.new_tokens, args.requests))
+    print(f"\nwarm time per request (ms; prepare + prefill + {args.new_tokens} tokens), median of {args.requests}; "
+          "cold history encoding (s)")
     print("| history | encode history (s) | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     for row in rows:

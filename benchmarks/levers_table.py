@@ -86,7 +86,7 @@ def main() -> None:
         gap = (f"{r['dev_loss']:.3f} / {r['dev_loss_other_user']:.3f} ({r['dev_loss_other_user'] - r['dev_loss']:+.3f})"
                if r["dev_loss_other_user"] is not None else f"{r['dev_loss']:.3f}")
 
-        def cell(key: str, fmt: str = "{:.2f}") -> str:
+        def cell(key: str, fmt: str = "{:.2f}", own: dict = own, other: dict = other) -> str:
             if key not in own:
                 return "–"
             return fmt.format(own[key]) + (" / " + fmt.format(other[key]) if key in other else "")

@@ -38,9 +38,11 @@ def ship(run: Path, target: Path) -> None:
              "Trained with (code at git commit " + (summary.get("git") or {}).get("commit", "?")[:12] + "):", "",
              "```bash", command, "```", "",
              f"Training: {summary['train_examples']} examples"
-             + (f" ({summary['augmented_examples']} of them leave-one-out examples from profiles)" if summary.get("augmented_examples") else "")
+             + (f" ({summary['augmented_examples']} of them leave-one-out examples from profiles)"
+                if summary.get("augmented_examples") else "")
              + f", {summary['epochs_run']} epoch(s), "
-             f"{summary['train_seconds']:.0f} s at {summary['train_tokens_per_second']:.0f} tokens/s (2-core CPU, shared with other jobs).", ""]
+             f"{summary['train_seconds']:.0f} s at {summary['train_tokens_per_second']:.0f} tokens/s "
+             "(2-core CPU, shared with other jobs).", ""]
     log = run / "train_log.jsonl"
     if log.exists():
         lines += ["Per epoch (teacher-forced dev loss with the user's own history / another user's):", ""]
@@ -82,7 +84,7 @@ def ship_stopped(run: Path, target: Path) -> None:
                    f"--epochs {stage_cfg['epochs']} --lr {stage_cfg['lr']} --dev-limit {stage_cfg['dev_limit']} "
                    f"--patience {stage_cfg['patience']} --no-dev-eval --settings '{adapter}'"
                    + (" --compile" if stage_cfg.get("compile") else "")
-                   + (f" --init-adapter <previous stage>" if stage_cfg.get("init_adapter") else "") + " --out OUT")
+                   + (" --init-adapter <previous stage>" if stage_cfg.get("init_adapter") else "") + " --out OUT")
         lines += ["```bash", command, "```", "",
                   f"{len(log)} of {stage_cfg['epochs']} epochs" + (" (*stopped*)" if stopped else "") + ", "
                   f"{sum(e['seconds'] for e in log):.0f} s (2-core CPU shared with other training runs):", ""]
@@ -93,7 +95,7 @@ def ship_stopped(run: Path, target: Path) -> None:
                             if other is not None else ""))
         lines.append("")
     summary = {"method": cfg["method"], "task": "synthetic-style", "stopped_early": True,
-               "train_seconds": round(sum(sum(json.loads(l)["seconds"] for l in (r / "train_log.jsonl").read_text().splitlines())
+               "train_seconds": round(sum(sum(json.loads(line)["seconds"] for line in (r / "train_log.jsonl").read_text().splitlines())
                                           for r in runs), 1),
                "epochs_run": sum(len((r / "train_log.jsonl").read_text().splitlines()) for r in runs),
                "stages": [json.loads((r / "train_config.json").read_text()) for r in reversed(runs)]}

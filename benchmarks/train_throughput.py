@@ -114,7 +114,8 @@ _PHASES = ["phase: embed", "phase: forward", "phase: forward + loss", "phase: ba
 
 def _op_times(bench_fn: Any, steps: int, device: torch.device) -> dict[str, dict[str, float]]:
     """op name -> {"self_cpu_ms", "self_device_ms", "calls"} per step, from torch.profiler."""
-    from torch.profiler import ProfilerActivity, profile as torch_profile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     bench_fn()  # warm-up, outside the profile

@@ -71,9 +71,9 @@ def test_bench_markdown_marks_ratios_from_rows_that_do_not_hold() -> None:
 
 def test_no_prefix_cache_for_adapters_that_act_inside_the_base(tiny_model, fake_encoder) -> None:
     from personalize.compare.bench import shared_prefix_cache
+    from personalize.evaluation.soft_method import SoftPrefixMethod
     from personalize.methods import MethodContext
     from personalize.methods.e2p import E2PConfig
-    from personalize.evaluation.soft_method import SoftPrefixMethod
     from personalize.modeling import PersonalizedModel
 
     ds = load_dataset("synthetic-style", "dev", n_users=2, examples_per_user=2)
@@ -90,7 +90,7 @@ def test_no_prefix_cache_for_adapters_that_act_inside_the_base(tiny_model, fake_
 
 @pytest.mark.parametrize("kind", ["input_ids", "inputs_embeds"])
 def test_shared_prefix_cache_gives_the_logits_of_a_full_prefill(tiny_model, kind) -> None:
-    from personalize.generation import SharedPrefixCache, _cache_argument, _output_cache, position_ids_from_mask
+    from personalize.generation import SharedPrefixCache, cache_argument, output_cache, position_ids_from_mask
 
     model = tiny_model.model
     shared = [5, 6, 7, 8]
@@ -117,7 +117,7 @@ def test_shared_prefix_cache_gives_the_logits_of_a_full_prefill(tiny_model, kind
         for out, m in ((full, batch["attention_mask"]), (reused, mask)):
             m = torch.cat([m, m.new_ones(len(prompts), 1)], dim=1)
             steps.append(model(input_ids=token, attention_mask=m, position_ids=m.sum(-1, keepdim=True) - 1, use_cache=True,
-                               **{_cache_argument(model): _output_cache(out)}).logits[:, -1])
+                               **{cache_argument(model): output_cache(out)}).logits[:, -1])
         assert torch.allclose(steps[0], steps[1], atol=1e-5)
         # a request that does not start with the prefix is prefilled in full (None), never mixed
         assert cache.prefill(left_padded([[4, 6, 7, 8, 9]])) is None
@@ -131,9 +131,9 @@ def test_kv_cache_bytes_formula(tiny_model) -> None:
     assert kv_cache_bytes(tiny_model.model, 10, torch.float32) == cfg.num_hidden_layers * 2 * 2 * 8 * 10 * 4
     ids = torch.arange(5, 15)[None]
     out = tiny_model.model(input_ids=ids, use_cache=True)
-    from personalize.generation import _output_cache
+    from personalize.generation import output_cache
 
-    cache = _output_cache(out)
+    cache = output_cache(out)
     real = sum(layer.keys.numel() + layer.values.numel() for layer in cache.layers) * 4
     assert kv_cache_bytes(tiny_model.model, 10, torch.float32) == real
 

@@ -134,7 +134,7 @@ def test_gold_without_question(tmp_path: Path) -> None:
 
 def test_gold_missing_output_field(tmp_path: Path) -> None:
     write_lamp(tmp_path, QUESTIONS, [GOLDS[0], {"id": "101"}])
-    with pytest.raises(DataError, match=r"dev_outputs\.json: gold 1 \(id '101'\).*'output'"):
+    with pytest.raises(DataError, match=r"dev_outputs\.json: golds\[1\]: missing key 'output'"):
         load_lamp(tmp_path, "LaMP-2", "dev")
 
 

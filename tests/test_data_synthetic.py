@@ -74,12 +74,12 @@ def test_preference_label_follows_user_ranking_and_history() -> None:
     rankings = user_preferences(6, seed=2)
     assert len(set(rankings)) == 6
     cue_pattern = re.compile("|".join(PREF_LABELS))
-    for split, ds in splits.items():
+    for ds in splits.values():
         assert ds.task.name == "synthetic-pref" and ds.synthetic
         for e in ds:
             assert e.output in PREF_LABELS
             assert "genres: [mystery, romance, science, history, travel]" in e.input
-        for (user_id, profile), ranking in zip(ds.profiles.items(), rankings, strict=True):
+        for profile, ranking in zip(ds.profiles.values(), rankings, strict=True):
             assert len(profile) == 12 and all(i["label"] in PREF_LABELS for i in profile.items)
             # The least preferred genre loses every pair, so it is never a label; and the item
             # texts never name a genre outright.

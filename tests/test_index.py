@@ -8,8 +8,8 @@ import random
 
 import numpy as np
 import pytest
-from conftest import HashingEncoder
 
+from conftest import HashingEncoder
 from personalize.data.schema import UserProfile
 from personalize.data.tasks import get_task
 from personalize.errors import ConfigError
@@ -146,7 +146,7 @@ def test_store_layout_on_disk(tmp_path) -> None:
     store = make_store(tmp_path, enc)
     store.index_for("alice", HANDMADE)
     folder = tmp_path / "idx" / hashlib.sha256(b"alice").hexdigest()[:16]
-    assert sorted(p.name for p in folder.iterdir()) == ["index.faiss", "index.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["index.faiss", "index.json", "index.lock"]
     meta = json.loads((folder / "index.json").read_text())
     assert meta["encoder"] == enc.name and meta["dim"] == 256 and meta["kind"] == "flat"
     assert meta["n_items"] == 5 and meta["corpus_hash"] == texts_digest(HANDMADE)

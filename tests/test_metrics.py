@@ -222,7 +222,7 @@ def test_read_malformed_json_names_file(tmp_path: Path) -> None:
             {"golds": [{"id": 1, "output": "3"}, {"id": "1", "output": "4"}]},
             r"golds\[1\]: duplicate id '1'",
         ),
-        ({"golds": [{"id": "1", "output": 3}]}, r"golds\[0\].*'output' must be a string"),
+        ({"golds": [{"id": "1", "output": [3]}]}, r"golds\[0\] \(id '1'\): 'output' must be a string or number"),
         ([1, 2], "expected a JSON object"),
     ],
 )
@@ -312,3 +312,13 @@ def test_score_against_prints_the_paired_difference(tmp_path: Path) -> None:
     (tmp_path / "short.json").write_text(json.dumps(short))
     mismatch = CliRunner().invoke(app, [*args, "--against", str(tmp_path / "short.json")])
     assert mismatch.exit_code != 0 and "short.json" in str(mismatch.exception)
+
+
+def test_one_parser_for_the_outputs_format(tmp_path: Path) -> None:
+    """The loader and the scorer read LaMP outputs files alike: numeric ids and outputs become text."""
+    from personalize.data.lamp_format import parse_outputs
+
+    payload = {"task": "LaMP_3", "golds": [{"id": 7, "output": 3}, {"id": "8", "output": 4.0}, {"id": "9", "output": "2"}]}
+    path = tmp_path / "dev_outputs.json"
+    path.write_text(json.dumps(payload), encoding="utf-8")
+    assert read_lamp_outputs(path) == parse_outputs(payload, "x") == ("LaMP_3", {"7": "3", "8": "4", "9": "2"})

@@ -125,7 +125,8 @@ def _edit(path: Path, how: str, fmt: str) -> None:
         lines.insert(1 if fmt == "csv" else 0, fake)
         raw = b"\n".join(lines)
     elif how == "header":
-        header = b"userId,movieId,rating,timestamp\n" if fmt == "csv" else sep.join([b"user_id", b"item_id", b"rating", b"timestamp"]) + b"\n"
+        columns = sep.join([b"user_id", b"item_id", b"rating", b"timestamp"]) + b"\n"
+        header = b"userId,movieId,rating,timestamp\n" if fmt == "csv" else columns
         raw = header + raw
     elif how == "ones":
         raw = raw.replace(b"1", b"")
@@ -203,7 +204,7 @@ def test_a_folder_claiming_to_be_ml100k_must_match_the_checksums(tmp_path: Path)
 def test_ties_in_time_keep_file_order(tmp_path: Path) -> None:
     rows = fake_ratings()
     data = read_movielens(write_100k(tmp_path / "d", rows))
-    for user, seq in data.sequences().items():
+    for seq in data.sequences().values():
         times = data.times[seq]
         assert (np.diff(times) >= 0).all()
         tied = np.flatnonzero(np.diff(times) == 0)

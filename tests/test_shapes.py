@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from personalize.errors import ConfigError
-from personalize.models.shapes import SHAPES, load_random_model, parameter_count, shape_config
+from personalize.models.llm import load_random_model
+from personalize.models.shapes import SHAPES, parameter_count, shape_config
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))

@@ -17,7 +17,6 @@ from personalize.methods.e2p import E2PConfig
 from personalize.methods.persoma import PersomaConfig
 from personalize.methods.prompt import PromptConfig
 from personalize.methods.soft.features import ItemEmbeddings, MeanVector, UserFeatures
-from personalize.evaluation.soft_method import SoftPrefixMethod
 from personalize.modeling import ADAPTER_CONFIG, ADAPTER_WEIGHTS, PersonalizedModel, SoftPromptLayout, embedding_norm
 from personalize.training import TrainConfig, train
 
@@ -391,7 +390,6 @@ def test_training_attention_switch_is_scoped(tiny_model) -> None:
 
 def test_embedding_cache_refuses_vectors_of_another_width(tmp_path: Path) -> None:
     from conftest import HashingEncoder
-
     from personalize.encoding import EmbeddingCache
 
     EmbeddingCache("enc", lambda: HashingEncoder(dim=16), root=tmp_path).encode([f"t{i}" for i in range(70)])

@@ -34,7 +34,7 @@ class JsonConfig:
             raise ConfigError(f"{source}: unknown key(s) {unknown} for {cls.__name__}; known: {sorted(fields)}")
         hints = typing.get_type_hints(cls)
         for key, value in data.items():
-            _check_type(hints.get(key), value, f"{source}: {cls.__name__}.{key}")
+            check_type(hints.get(key), value, f"{source}: {cls.__name__}.{key}")
         return cls(**data)
 
     def save(self, path: str | Path) -> None:
@@ -51,7 +51,7 @@ class JsonConfig:
         return cls.from_dict(data, source=str(path))
 
 
-def _check_type(hint: Any, value: Any, where: str) -> None:
+def check_type(hint: Any, value: Any, where: str) -> None:
     """Check JSON-level types (str/int/float/bool/list/dict/None, Literals, unions)."""
     if hint is None or hint is Any:
         return
@@ -61,7 +61,7 @@ def _check_type(hint: Any, value: Any, where: str) -> None:
         errors = []
         for arg in args:
             try:
-                _check_type(arg, value, where)
+                check_type(arg, value, where)
                 return
             except ConfigError as exc:
                 errors.append(str(exc))

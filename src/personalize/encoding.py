@@ -4,8 +4,10 @@ Keyed by encoder name and the SHA-256 of the text, so that training epochs, repe
 and every method that encodes the same history share one computation. The encoder itself is
 loaded only when a text is missing from the cache.
 
-Layout: ``$PERSONALIZE_HOME/embeddings/<encoder slug>/shard-<n>.npy`` with ``shard-<n>.keys.json``
-beside it; each flush writes one new shard atomically, so a crash never corrupts earlier ones.
+Layout: ``$PERSONALIZE_HOME/embeddings/<encoder slug>/shard-<id>.npy`` with ``shard-<id>.keys.json``
+beside it; each flush writes one new shard atomically, so a crash never corrupts earlier ones. The
+``<id>`` (time, process id, random) is unique to the writer: processes sharing the folder never
+write the same shard name, so a shard's keys always belong to its own vectors.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import json
 import os
 import re
 import tempfile
+import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +34,13 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _slug(name: str) -> str:
+def shard_stem() -> str:
+    """A new shard's file stem, unique across processes and flushes: ``shard-<ns time>-<pid>-<random>``
+    (sorting by name keeps the older shards first)."""
+    return f"shard-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "encoder"
 
 
@@ -49,7 +59,7 @@ class EmbeddingCache:
         self.encoder_name = encoder_name
         self._factory = encoder_factory
         self._encoder: Any = None
-        self.root = Path(root) if root is not None else cache_dir("embeddings", _slug(encoder_name))
+        self.root = Path(root) if root is not None else cache_dir("embeddings", slug(encoder_name))
         self.root.mkdir(parents=True, exist_ok=True)
         self._index: dict[str, tuple[int, int]] = {}
         self._shards: list[np.ndarray] = []
@@ -152,10 +162,7 @@ class EmbeddingCache:
         if not self._pending_keys:
             return
         vectors = np.stack(self._pending).astype(np.float32)
-        shard_id = len(list(self.root.glob("shard-*.npy")))
-        while (self.root / f"shard-{shard_id:05d}.npy").exists():
-            shard_id += 1
-        stem = f"shard-{shard_id:05d}"
+        stem = shard_stem()
         fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".npy.tmp")
         with os.fdopen(fd, "wb") as fh:
             np.save(fh, vectors)

@@ -168,14 +168,14 @@ def generate(
     return [postprocess(t, decoding.postprocess) for t in texts]
 
 
-def _cache_argument(model: torch.nn.Module) -> str:
+def cache_argument(model: torch.nn.Module) -> str:
     """The forward() keyword for a KV cache: ``cache`` in recent transformers, else ``past_key_values``."""
     import inspect
 
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
-def _output_cache(output: object) -> object:
+def output_cache(output: object) -> object:
     cache = getattr(output, "cache", None)
     return cache if cache is not None else output.past_key_values
 
@@ -267,7 +267,7 @@ def score_labels(
         attention_mask=mask4d[:, None],
         position_ids=attention_mask.sum(-1, keepdim=True) + offset_t[None, :],
         use_cache=True,
-        **{_cache_argument(model): _output_cache(out)},
+        **{cache_argument(model): output_cache(out)},
     )
     logprobs = torch.log_softmax(cont.logits.float(), dim=-1)  # [batch, width, vocab]
     picked = torch.gather(logprobs, 2, torch.tensor(targets, device=device).expand(batch, width)[:, :, None]).squeeze(-1)
@@ -296,8 +296,10 @@ class SharedPrefixCache:
         with torch.inference_mode():
             key = "input_ids" if is_ids else "inputs_embeds"
             out = model(**{key: prefix[None]}, use_cache=True, logits_to_keep=1)
-        cache = _output_cache(out)
-        self.layers = [(layer.keys, layer.values) for layer in cache.layers]  # each [1, kv_heads, P, head_dim]
+        from personalize.models.families import family_of
+
+        self.family = family_of(model)
+        self.layers = self.family.cache_layers(output_cache(out))  # each ([1, kv_heads, P, head_dim], same)
 
     def __len__(self) -> int:
         return int(self.prefix.shape[0])
@@ -338,8 +340,6 @@ class SharedPrefixCache:
         would see without the cache. Returns ``(model output, attention mask [batch, width])``
         for the decode steps, or ``None`` when a row does not start with the prefix.
         """
-        from transformers import DynamicCache
-
         key = "input_ids" if self.is_ids else "inputs_embeds"
         data, mask = inputs.get(key), inputs["attention_mask"]
         if data is None:
@@ -353,10 +353,10 @@ class SharedPrefixCache:
             rest_masks.append(torch.cat([row_mask[:start], row_mask[start + n :]]))
         batch = len(rest_rows)
         full_mask = torch.cat([mask.new_ones(batch, n), torch.stack(rest_masks)], dim=1)
-        cache = DynamicCache(config=self.model.config)
+        cache = self.family.new_cache(self.model.config)
         for index, (k, v) in enumerate(self.layers):
             cache.update(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1), index)
         positions = position_ids_from_mask(full_mask)[:, n:]
         out = self.model(**{key: torch.stack(rest_rows)}, attention_mask=full_mask, position_ids=positions,
-                         use_cache=True, **{_cache_argument(self.model): cache}, **kwargs)
+                         use_cache=True, **{cache_argument(self.model): cache}, **kwargs)
         return out, full_mask

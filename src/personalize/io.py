@@ -241,6 +241,31 @@ class OutputLock:
         self.release()
 
 
+@contextlib.contextmanager
+def cache_lock(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (created if missing) for the block, waiting
+    for another process that holds it.
+
+    For shared caches under ``$PERSONALIZE_HOME`` (a converted model, a user's FAISS index):
+    whoever writes or reads a group of files that must match holds it, so two processes never
+    interleave their writes. Where the file system has no ``flock`` the block runs unlocked.
+    """
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+        yield
+    finally:
+        os.close(fd)  # closing drops the flock
+
+
 def _read_holder(fd: int) -> str:
     with contextlib.suppress(OSError, ValueError):
         pid = int(os.pread(fd, 32, 0).decode().strip())
@@ -249,6 +274,6 @@ def _read_holder(fd: int) -> str:
 
 
 __all__ = [
-    "LOCK_FILE", "OutputError", "OutputLock", "StagedFiles", "atomic_write_bytes", "atomic_write_json",
+    "LOCK_FILE", "OutputError", "OutputLock", "StagedFiles", "atomic_write_bytes", "atomic_write_json", "cache_lock",
     "atomic_write_text", "describe_os_error", "encode_text", "ensure_writable_dir", "json_text", "staged",
 ]

@@ -38,13 +38,17 @@ from typing import Any
 
 import numpy as np
 
+from personalize.data.lamp_format import read_lamp_outputs
+from personalize.data.overlap import rouge_1, rouge_scorer
 from personalize.data.tasks import TaskSpec, get_task
 from personalize.errors import DataError, PersonalizeError
 
 __all__ = [
     "compute_metrics",
+    "parse_rating",
     "per_example_scores",
     "read_lamp_outputs",
+    "rouge_1",
     "score_files",
     "write_lamp_outputs",
 ]
@@ -122,7 +126,7 @@ def _official_metrics(task: TaskSpec, ids: list[str], preds: list[str], refs: li
         return scores
     if task.kind == "rating":
         errors = _rating_errors(ids, preds, refs)
-        exact = [_parse_rating(p) == _parse_rating(r) for p, r in zip(preds, refs)]
+        exact = [parse_rating(p) == parse_rating(r) for p, r in zip(preds, refs)]
         return {
             "mae": float(np.mean(errors)),
             "rmse": float(np.sqrt(np.mean(errors**2))),
@@ -171,7 +175,7 @@ def _official_per_example(task: TaskSpec, ids: list[str], preds: list[str], refs
     if task.kind == "rating":
         errors = _rating_errors(ids, preds, refs)
         return {
-            i: {"abs_error": float(e), "valid": float(_parse_rating(p) is not None)}
+            i: {"abs_error": float(e), "valid": float(parse_rating(p) is not None)}
             for i, p, e in zip(ids, preds, errors.tolist())
         }
     if task.kind == "generation":
@@ -217,65 +221,6 @@ def paired_difference(
                           "wins": int((better > 0).sum()), "losses": int((better < 0).sum()),
                           "ties": int((better == 0).sum()), "n": len(ids)}
     return result
-
-
-def read_lamp_outputs(path: str | Path) -> tuple[str | None, dict[str, str]]:
-    """Read a LaMP outputs file: ``{"task": "LaMP_7", "golds": [{"id": ..., "output": ...}]}``.
-
-    The same format holds golds and predictions. Ids may be strings or integers in the file and
-    come back as strings, in file order.
-
-    Returns:
-        ``(task, outputs)``: the file's ``task`` field (``None`` when absent) and ``id -> output``.
-
-    Raises:
-        DataError: unreadable file, malformed JSON, missing/mistyped keys, duplicate ids — the
-            message names the file and, for a record, its index in ``golds``.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read LaMP outputs file: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text: {exc}") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: malformed JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise DataError(
-            f"{path}: expected a JSON object with a 'golds' list, got {type(data).__name__}"
-        )
-    task = data.get("task")
-    if task is not None and not isinstance(task, str):
-        raise DataError(f"{path}: 'task' must be a string, got {type(task).__name__}")
-    if "golds" not in data:
-        raise DataError(f"{path}: missing key 'golds' (expected {{'task': ..., 'golds': [...]}})")
-    records = data["golds"]
-    if not isinstance(records, list):
-        raise DataError(f"{path}: 'golds' must be a list, got {type(records).__name__}")
-    outputs: dict[str, str] = {}
-    for index, record in enumerate(records):
-        where = f"{path}: golds[{index}]"
-        if not isinstance(record, dict):
-            raise DataError(f"{where}: expected an object, got {type(record).__name__}")
-        for key in ("id", "output"):
-            if key not in record:
-                raise DataError(f"{where}: missing key {key!r}")
-        raw_id = record["id"]
-        if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
-            raise DataError(f"{where}: 'id' must be a string or integer, got {raw_id!r}")
-        output = record["output"]
-        if not isinstance(output, str):
-            raise DataError(
-                f"{where} (id {raw_id!r}): 'output' must be a string, got {type(output).__name__}"
-            )
-        example_id = str(raw_id)
-        if example_id in outputs:
-            raise DataError(f"{where}: duplicate id {example_id!r}")
-        outputs[example_id] = output
-    return task, outputs
 
 
 def write_lamp_outputs(
@@ -490,7 +435,7 @@ def _ranking_metrics(
     }
 
 
-def _parse_rating(text: str) -> float | None:
+def parse_rating(text: str) -> float | None:
     """``float(text.strip())``, or ``None`` when it is not a finite number."""
     try:
         value = float(text.strip())
@@ -503,10 +448,10 @@ def _rating_errors(ids: list[str], preds: list[str], refs: list[str]) -> np.ndar
     """Absolute errors; an unparseable prediction counts as the official far end (1 or 5)."""
     errors = []
     for example_id, pred, gold in zip(ids, preds, refs):
-        y = _parse_rating(gold)
+        y = parse_rating(gold)
         if y is None or not 1 <= y <= 5:
             raise DataError(f"gold rating for id {example_id!r} is not a rating from 1 to 5: {gold!r}")
-        x = _parse_rating(pred)
+        x = parse_rating(pred)
         if x is None:
             # Official LaMP: `if abs(1 - y) > abs(5 - y): return 1.0 else: return 5.0`.
             x = 1.0 if abs(1 - y) > abs(5 - y) else 5.0
@@ -514,28 +459,11 @@ def _rating_errors(ids: list[str], preds: list[str], refs: list[str]) -> np.ndar
     return np.asarray(errors, dtype=float)
 
 
-_ROUGE_SCORER: Any = None
-
-
-def _rouge_scorer() -> Any:
-    global _ROUGE_SCORER
-    if _ROUGE_SCORER is None:
-        from rouge_score import rouge_scorer
-
-        _ROUGE_SCORER = rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=False)
-    return _ROUGE_SCORER
-
-
-def rouge_1(reference: str, prediction: str) -> float:
-    """ROUGE-1 F of one prediction against one reference, as :func:`compute_metrics` counts it."""
-    return float(_rouge_scorer().score(reference, prediction)["rouge1"].fmeasure)
-
-
 def _rouge_scores(preds: list[str], refs: list[str]) -> list[tuple[float, float]]:
     """Per-example (ROUGE-1 F, ROUGE-L F) from ``rouge_score``, without stemming."""
     scores = []
     for pred, ref in zip(preds, refs):
-        s = _rouge_scorer().score(ref, pred)  # score(target, prediction)
+        s = rouge_scorer().score(ref, pred)  # score(target, prediction)
         scores.append((float(s["rouge1"].fmeasure), float(s["rougeL"].fmeasure)))
     return scores
 

@@ -30,16 +30,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from personalize.errors import ConfigError, PersonalizeError
+from personalize.adapter_files import ADAPTER_CONFIG, ADAPTER_WEIGHTS, FORMAT_VERSION, read_adapter_config
+from personalize.errors import ConfigError
+from personalize.generation import cache_argument
 from personalize.methods.soft.adapter import ADAPTERS, SoftTokenAdapter
 from personalize.methods.soft.config import SoftPrefixConfig
 from personalize.methods.soft.features import UserFeatures
 from personalize.methods.soft.layout import SoftPromptLayout  # noqa: F401 - re-exported: callers import it here
-from personalize.models.llm import decoder_stack
-
-ADAPTER_CONFIG = "adapter_config.json"
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
-FORMAT_VERSION = 1
+from personalize.models.families import family_of
 
 
 def embedding_norm(model: nn.Module) -> float:
@@ -218,10 +216,12 @@ class PersonalizedModel(nn.Module):
                              shared_prefix=shared)
 
     def forward(self, batch: EmbeddedBatch, *, cache_shared_prefix: bool = True) -> torch.Tensor:
-        """Mean cross-entropy over target tokens (labels != -100).
+        """Mean cross-entropy over target tokens (labels != -100), on the logits of the base
+        model's own forward (its head and any logit scaling, e.g. Gemma-2's soft-capping).
 
-        The LM head runs only on positions that predict a target token: on a 135M model it is
-        a fifth of the compute per position, and most positions are prompt.
+        The LM head runs only on positions that predict a target token in some row
+        (``logits_to_keep``): on a 135M model it is a fifth of the compute per position, and most
+        positions are prompt.
 
         When gradients are on and the batch has a ``shared_prefix`` that no trainable part
         touches (a prefix adapter, no hooks in the base), that prefix runs first without
@@ -231,33 +231,30 @@ class PersonalizedModel(nn.Module):
         turn it off (``cache_shared_prefix=False``): the KV cache breaks their graphs and cost
         more than it saved.
         """
-        inner = decoder_stack(self.base)
         start = batch.shared_prefix if cache_shared_prefix and torch.is_grad_enabled() and not self.has_hooks else 0
         start = min(start, batch.inputs_embeds.shape[1] - 1)
+        labels = batch.labels[:, start + 1 :]  # [B, T - start - 1]: label j is predicted at position start + j
+        positions = (labels != -100).any(0).nonzero().squeeze(-1)  # [K] positions (after start) that predict one
         with self.active(batch.memory):
-            cached: dict[str, Any] = {}
+            cached: dict[str, Any] = {"use_cache": False}
             if start > 0:
-                from transformers import DynamicCache
-
-                from personalize.generation import _cache_argument
-
-                cached = {_cache_argument(inner): DynamicCache(config=self.base.config), "use_cache": True}
+                family = family_of(self.base)
+                cache = family.new_cache(self.base.config)
+                inner = family.decoder(self.base)
                 with torch.no_grad():
                     inner(inputs_embeds=batch.inputs_embeds[:, :start], attention_mask=batch.attention_mask[:, :start],
-                          position_ids=batch.position_ids[:, :start], **cached)
-            hidden = inner(
+                          position_ids=batch.position_ids[:, :start], use_cache=True, **{cache_argument(inner): cache})
+                cached = {cache_argument(self.base): cache, "use_cache": True}
+            logits = self.base(
                 inputs_embeds=batch.inputs_embeds[:, start:],
                 attention_mask=batch.attention_mask,
                 position_ids=batch.position_ids[:, start:],
-                **(cached or {"use_cache": False}),
-            ).last_hidden_state
-        labels = batch.labels[:, start + 1 :]
-        keep = labels != -100
-        logits = self.base.get_output_embeddings()(hidden[:, :-1][keep]).float()
-        cap = getattr(self.base.config, "final_logit_softcapping", None)
-        if cap:  # Gemma-2 style logit soft-capping, as the model's own forward applies it
-            logits = torch.tanh(logits / cap) * cap
-        return nn.functional.cross_entropy(logits, labels[keep])
+                logits_to_keep=positions,
+                **cached,
+            ).logits  # [B, K, vocab]
+        picked = labels[:, positions]  # [B, K]
+        keep = picked != -100
+        return nn.functional.cross_entropy(logits[keep].float(), picked[keep])
 
     # -- save / load ----------------------------------------------------------------------------
 
@@ -319,21 +316,3 @@ class PersonalizedModel(nn.Module):
 def _remove_handles(handles: list[Any]) -> None:
     for handle in handles:
         handle.remove()
-
-
-def read_adapter_config(directory: str | Path) -> dict[str, Any]:
-    directory = Path(directory)
-    path = directory / ADAPTER_CONFIG
-    if not path.is_file() or not (directory / ADAPTER_WEIGHTS).is_file():
-        raise PersonalizeError(f"{directory} is not a saved adapter (needs {ADAPTER_CONFIG} and {ADAPTER_WEIGHTS})")
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} is damaged (not valid JSON: {exc}); restore the adapter folder or train it again") from None
-    if not isinstance(saved, dict):
-        raise ConfigError(f"{path} is damaged (a JSON {type(saved).__name__}, not an object); restore the adapter "
-                          "folder or train it again")
-    missing = [k for k in ("method", "base_model", "hidden_size", "config") if k not in saved]
-    if missing:
-        raise ConfigError(f"{path}: missing key(s) {missing}")
-    return saved

@@ -154,7 +154,7 @@ def check_finite(tensors: dict[str, Any], where: str, remedy: str) -> None:
 
 def check_adapter_folder(directory: str | Path) -> dict[str, Any]:
     """Config readable and weights loadable and finite: what a row needs before anything runs."""
-    from personalize.modeling import ADAPTER_WEIGHTS, read_adapter_config
+    from personalize.adapter_files import ADAPTER_WEIGHTS, read_adapter_config
 
     directory = Path(directory)
     saved = read_adapter_config(directory)
@@ -180,7 +180,7 @@ def clean_dataset(ds: Any) -> Any:
     Rule: the record is kept; ``ds.skipped["cleaned_text_fields"]`` counts the fields changed,
     and one warning names the first of them.
     """
-    from personalize.data.schema import Example, UserProfile
+    import dataclasses
 
     changed: list[str] = []
 
@@ -193,7 +193,7 @@ def clean_dataset(ds: Any) -> Any:
     for i, e in enumerate(ds.examples):
         text, output = fix(e.input, f"example {e.id!r} field 'input'"), fix(e.output, f"example {e.id!r} field 'output'")
         if text is not e.input or output is not e.output:
-            ds.examples[i] = Example(e.id, e.user_id, text, output)
+            ds.examples[i] = dataclasses.replace(e, input=text, output=output)
     for user_id, profile in list(ds.profiles.items()):
         items, dirty = [], False
         for item in profile.items:
@@ -201,7 +201,7 @@ def clean_dataset(ds: Any) -> Any:
             dirty = dirty or any(new[k] is not item[k] for k in item)
             items.append(new if dirty else item)
         if dirty:
-            ds.profiles[user_id] = UserProfile(profile.user_id, tuple(items))
+            ds.profiles[user_id] = dataclasses.replace(profile, items=tuple(items))
     if changed:
         ds.skipped["cleaned_text_fields"] = ds.skipped.get("cleaned_text_fields", 0) + len(changed)
         warn(f"{ds.source} ({ds.split}): {len(changed)} text field(s) held lone surrogates or NUL bytes, which "

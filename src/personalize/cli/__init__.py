@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Optional
 
 import typer
 
@@ -34,7 +33,7 @@ app.add_typer(data_app, name="data")
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="On an error, also print the Python traceback."),
-    plugin: Optional[list[str]] = typer.Option(None, "--plugin", help=f"Import this module for the methods it "
+    plugin: list[str] | None = typer.Option(None, "--plugin", help=f"Import this module for the methods it "
                                                f"registers (repeatable; also the {PLUGINS_ENV} variable)."),
 ) -> None:
     if debug:

@@ -7,7 +7,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -51,7 +51,7 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def parse_settings(settings: Optional[str]) -> dict[str, Any]:
+def parse_settings(settings: str | None) -> dict[str, Any]:
     """``--settings`` is inline JSON or the path of a JSON file."""
     if not settings:
         return {}
@@ -75,8 +75,8 @@ def read_json_object(path: Path, option: str) -> dict[str, Any]:
     return data
 
 
-def build_method(method: Optional[str], adapter: Optional[Path], settings: dict[str, Any], retriever: Optional[str],
-                  k: Optional[int], template: Optional[str], max_prompt_tokens: Optional[int]):
+def build_method(method: str | None, adapter: Path | None, settings: dict[str, Any], retriever: str | None,
+                  k: int | None, template: str | None, max_prompt_tokens: int | None):
     from personalize.methods import make_method
 
     if adapter is not None:

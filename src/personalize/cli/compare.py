@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -19,8 +19,8 @@ PRESET_HELP = registry_help(lambda: f"Comma-separated presets: {', '.join(bench_
 
 def compare_cmd(
     config: Path = typer.Option(..., help="Comparison config (JSON or YAML): data, model, methods, baseline."),
-    out: Optional[Path] = typer.Option(None, help="Output folder (default: runs/compare/<config name>)."),
-    limit: Optional[int] = typer.Option(None, help="Only the first N examples (overrides the config's limit)."),
+    out: Path | None = typer.Option(None, help="Output folder (default: runs/compare/<config name>)."),
+    limit: int | None = typer.Option(None, help="Only the first N examples (overrides the config's limit)."),
 ) -> None:
     """Compare methods on the same examples: quality, context tokens, compression, training cost,
     time to first token, decode speed, memory; writes comparison.json/.md, plots and report.html."""
@@ -73,7 +73,7 @@ def bench_cmd(
     data: str = typer.Option("synthetic-style", help="Data source whose users and inputs are used."),
     out: Path = typer.Option(Path("runs/bench"), help="Folder for bench.json and bench.md."),
     split: str = typer.Option("dev"),
-    task: Optional[str] = typer.Option(None),
+    task: str | None = typer.Option(None),
     methods: str = typer.Option("none,text-k4,e2p-1,persoma-4,xattn,rag-prefix-4",
                                 help=PRESET_HELP),
     batch_sizes: str = typer.Option("1,16", help="Comma-separated batch sizes."),
@@ -129,7 +129,8 @@ def bench_cmd(
     result = run_bench(dataset, loaded, lambda: load_encoder(encoder, device=device), options,
                        log=lambda row: console.print(row, highlight=False))
     result["ratios"] = ratios(result["rows"])
-    result.update(model=loaded.info(), data=dataset.source, versions=package_versions(), machine=machine(), git=git_commit(), created=now_iso())
+    result.update(model=loaded.info(), data=dataset.source, versions=package_versions(), machine=machine(), git=git_commit(),
+                  created=now_iso())
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "bench.json", json.dumps(result, indent=2) + "\n")
     atomic_write_text(out / "bench.md", markdown(result))

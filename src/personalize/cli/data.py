@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -15,7 +15,7 @@ def data_download(
     task: str = typer.Argument(..., help="LaMP task (e.g. LaMP-2), movielens-100k or movielens-latest-small."),
     split: str = typer.Option("dev", help="train, dev or test (LaMP)."),
     kind: str = typer.Option("user", help="user or time split (LaMP)."),
-    dest: Optional[Path] = typer.Option(None, help="Folder (default: the personalize cache)."),
+    dest: Path | None = typer.Option(None, help="Folder (default: the personalize cache)."),
     force: bool = typer.Option(False, help="Download again even if cached."),
 ) -> None:
     """Download a LaMP task's official files, or a MovieLens release from GroupLens, into the cache
@@ -35,7 +35,7 @@ def data_download(
 def data_inspect(
     source: str = typer.Argument(..., help="A LaMP or native folder, a synthetic task, or a LaMP task name."),
     split: str = typer.Option("dev", help="Split to read."),
-    task: Optional[str] = typer.Option(None, help="Task name, when the folder does not say."),
+    task: str | None = typer.Option(None, help="Task name, when the folder does not say."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Counts, profile-length statistics and label distribution of a dataset."""

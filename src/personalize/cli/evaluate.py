@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -20,8 +20,8 @@ TEMPLATE_HELP = "Template style: lamp, list or system (text method)."  # prompts
 def score(
     golds: Path = typer.Option(..., help="Gold outputs, LaMP format {task, golds: [{id, output}]}."),
     preds: Path = typer.Option(..., help="Predictions in the same format."),
-    task: Optional[str] = typer.Option(None, help="Task (default: the golds file's 'task')."),
-    against: Optional[Path] = typer.Option(None, help="Another method's predictions for the same ids: adds the "
+    task: str | None = typer.Option(None, help="Task (default: the golds file's 'task')."),
+    against: Path | None = typer.Option(None, help="Another method's predictions for the same ids: adds the "
                                                       "paired difference per example with a bootstrap 95% interval."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
@@ -52,16 +52,16 @@ def score(
 def eval_cmd(
     data: str = typer.Option(..., help="A LaMP or native folder, a synthetic task, or a LaMP task name."),
     out: Path = typer.Option(..., help="Output folder for predictions.json and results.json."),
-    method: Optional[str] = typer.Option(None, help=METHOD_HELP),
-    task: Optional[str] = typer.Option(None, help="Task name (default: what the data says)."),
+    method: str | None = typer.Option(None, help=METHOD_HELP),
+    task: str | None = typer.Option(None, help="Task name (default: what the data says)."),
     split: str = typer.Option("dev"),
-    retriever: Optional[str] = typer.Option(None, help="bm25, dense, recency or random (text method)."),
-    k: Optional[int] = typer.Option(None, help="History items in the prompt (text method)."),
-    template: Optional[str] = typer.Option(None, help=TEMPLATE_HELP),
-    max_prompt_tokens: Optional[int] = typer.Option(None, help="Token budget for the whole prompt."),
-    settings: Optional[str] = typer.Option(None, help="Method settings: inline JSON or a JSON file."),
-    adapter: Optional[Path] = typer.Option(None, help="A trained adapter folder."),
-    limit: Optional[int] = typer.Option(None, help="Only the first N examples, in file order."),
+    retriever: str | None = typer.Option(None, help="bm25, dense, recency or random (text method)."),
+    k: int | None = typer.Option(None, help="History items in the prompt (text method)."),
+    template: str | None = typer.Option(None, help=TEMPLATE_HELP),
+    max_prompt_tokens: int | None = typer.Option(None, help="Token budget for the whole prompt."),
+    settings: str | None = typer.Option(None, help="Method settings: inline JSON or a JSON file."),
+    adapter: Path | None = typer.Option(None, help="A trained adapter folder."),
+    limit: int | None = typer.Option(None, help="Only the first N examples, in file order."),
     model: str = typer.Option("smollm2-135m", help="Base model: registry name, HF id or folder."),
     encoder: str = typer.Option("minilm-l6", help="Sentence encoder for dense retrieval / soft methods."),
     dtype: str = typer.Option("auto"),
@@ -69,7 +69,7 @@ def eval_cmd(
     mode: str = typer.Option("auto", help="auto, generate or score (label scoring)."),
     batch_size: int = typer.Option(16),
     seed: int = typer.Option(0),
-    max_new_tokens: Optional[int] = typer.Option(None, help="Default: the task's."),
+    max_new_tokens: int | None = typer.Option(None, help="Default: the task's."),
     no_repeat_ngram: int = typer.Option(0, help="Forbid repeating n-grams of the generated text (0: off)."),
     repetition_penalty: float = typer.Option(1.0, help="Penalty on already generated tokens (1: off)."),
     postprocess: str = typer.Option("strip", help="strip or clean (first line, no quotes/labels)."),
@@ -129,23 +129,23 @@ def print_results(results: dict[str, Any]) -> None:
 
 def generate_cmd(
     input_text: str = typer.Option(..., "--input", help="The current input (e.g. a tweet to paraphrase)."),
-    method: Optional[str] = typer.Option(None, help="Default: text (or the --adapter's method)."),
-    profile: Optional[Path] = typer.Option(None, help="JSON list of history items, e.g. [{\"text\": ...}]."),
-    data: Optional[str] = typer.Option(None, help="Take the profile of --user from this data source."),
-    user: Optional[str] = typer.Option(None, help="User id in --data."),
+    method: str | None = typer.Option(None, help="Default: text (or the --adapter's method)."),
+    profile: Path | None = typer.Option(None, help="JSON list of history items, e.g. [{\"text\": ...}]."),
+    data: str | None = typer.Option(None, help="Take the profile of --user from this data source."),
+    user: str | None = typer.Option(None, help="User id in --data."),
     task: str = typer.Option("LaMP-7", help="Task (fields, template, labels)."),
     split: str = typer.Option("dev"),
-    retriever: Optional[str] = typer.Option(None),
-    k: Optional[int] = typer.Option(None),
-    template: Optional[str] = typer.Option(None),
-    max_prompt_tokens: Optional[int] = typer.Option(None),
-    settings: Optional[str] = typer.Option(None),
-    adapter: Optional[Path] = typer.Option(None),
+    retriever: str | None = typer.Option(None),
+    k: int | None = typer.Option(None),
+    template: str | None = typer.Option(None),
+    max_prompt_tokens: int | None = typer.Option(None),
+    settings: str | None = typer.Option(None),
+    adapter: Path | None = typer.Option(None),
     model: str = typer.Option("smollm2-135m"),
     encoder: str = typer.Option("minilm-l6"),
     dtype: str = typer.Option("auto"),
     device: str = typer.Option("auto"),
-    max_new_tokens: Optional[int] = typer.Option(None),
+    max_new_tokens: int | None = typer.Option(None),
     no_repeat_ngram: int = typer.Option(0),
     postprocess: str = typer.Option("strip"),
     show_prompt: bool = typer.Option(False, help="Print the prompt too."),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -14,12 +13,12 @@ from personalize.errors import ConfigError
 
 def study_create(
     runs: list[Path] = typer.Option(..., "--runs", help="Eval or compare run folders (--runs A B C, or --runs A --runs B)."),
-    more: Optional[list[Path]] = typer.Argument(None, help="More run folders.", show_default=False),
+    more: list[Path] | None = typer.Argument(None, help="More run folders.", show_default=False),
     out: Path = typer.Option(..., help="The study file to write (SQLite), e.g. study.sqlite."),
     per_pair: int = typer.Option(20, help="Pairs per method pair (the sample size)."),
     seed: int = typer.Option(0, help="Seeds the examples drawn, the sides and the order."),
     output: str = typer.Option("prediction", help="prediction (as scored) or raw (details.jsonl)."),
-    data: Optional[str] = typer.Option(None, help="Data source (default: the one in the runs' results.json)."),
+    data: str | None = typer.Option(None, help="Data source (default: the one in the runs' results.json)."),
     force: bool = typer.Option(False, help="Replace an existing study file and its judgments."),
 ) -> None:
     """Build blind pairs (same example, two methods, names hidden, sides randomized) into a study file."""
@@ -67,11 +66,11 @@ def study_rank(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     bootstrap: int = typer.Option(1000, help="Bootstrap replicates (raters and examples resampled)."),
     seed: int = typer.Option(0),
-    rater: Optional[list[str]] = typer.Option(None, help="Only these rater groups (human, oracle, user-likeness...)."),
+    rater: list[str] | None = typer.Option(None, help="Only these rater groups (human, oracle, user-likeness...)."),
     identical: bool = typer.Option(True, help="Count pairs with identical outputs as ties."),
-    out: Optional[Path] = typer.Option(None, help="JSON file (default: STUDY's name + .ranking.json)."),
-    plot: Optional[Path] = typer.Option(None, help="Plot file (default: STUDY's name + .ranking.png)."),
-    report: Optional[Path] = typer.Option(None, help="A compare folder whose report.html gets the ranking "
+    out: Path | None = typer.Option(None, help="JSON file (default: STUDY's name + .ranking.json)."),
+    plot: Path | None = typer.Option(None, help="Plot file (default: STUDY's name + .ranking.png)."),
+    report: Path | None = typer.Option(None, help="A compare folder whose report.html gets the ranking "
                                                      "(default: STUDY's folder, if it holds comparison.json)."),
 ) -> None:
     """Bradley-Terry strengths with bootstrap intervals, win rates and rater agreement, per rater group."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -19,40 +18,40 @@ def train_cmd(
     method: str = typer.Option(..., help=SOFT_METHOD_HELP),
     data: str = typer.Option(..., help="A LaMP or native folder, or a synthetic task."),
     out: Path = typer.Option(..., help="Output folder: the best adapter, logs, checkpoint."),
-    task: Optional[str] = typer.Option(None),
-    num_tokens: Optional[int] = typer.Option(None, help="Soft tokens N."),
-    placement: Optional[str] = typer.Option(None, help="user_start, before_input or system."),
-    settings: Optional[str] = typer.Option(None, help="Adapter settings: inline JSON or a JSON file."),
-    config: Optional[Path] = typer.Option(None, help="A full TrainConfig JSON file (other options override it)."),
-    model: Optional[str] = typer.Option(None, help="Base model (default smollm2-135m)."),
-    epochs: Optional[int] = typer.Option(None),
-    batch_size: Optional[int] = typer.Option(None),
-    grad_accum: Optional[int] = typer.Option(None),
-    lr: Optional[float] = typer.Option(None),
-    max_train_examples: Optional[int] = typer.Option(None, help="Only N training examples (spread over users)."),
-    dev_limit: Optional[int] = typer.Option(None, help="Only N dev examples (spread over users) for model selection."),
-    limit_sample: Optional[str] = typer.Option(None, help="How the limits pick examples: users (seeded, spread over "
+    task: str | None = typer.Option(None),
+    num_tokens: int | None = typer.Option(None, help="Soft tokens N."),
+    placement: str | None = typer.Option(None, help="user_start, before_input or system."),
+    settings: str | None = typer.Option(None, help="Adapter settings: inline JSON or a JSON file."),
+    config: Path | None = typer.Option(None, help="A full TrainConfig JSON file (other options override it)."),
+    model: str | None = typer.Option(None, help="Base model (default smollm2-135m)."),
+    epochs: int | None = typer.Option(None),
+    batch_size: int | None = typer.Option(None),
+    grad_accum: int | None = typer.Option(None),
+    lr: float | None = typer.Option(None),
+    max_train_examples: int | None = typer.Option(None, help="Only N training examples (spread over users)."),
+    dev_limit: int | None = typer.Option(None, help="Only N dev examples (spread over users) for model selection."),
+    limit_sample: str | None = typer.Option(None, help="How the limits pick examples: users (seeded, spread over "
                                                           "the users; default) or first (the first N in file order)."),
-    select_on: Optional[str] = typer.Option(None, help="Model selection: dev_loss (teacher-forced, own history; "
+    select_on: str | None = typer.Option(None, help="Model selection: dev_loss (teacher-forced, own history; "
                                                        "default) or metric (greedy dev evaluation)."),
-    patience: Optional[int] = typer.Option(None, help="Stop after this many epochs without a dev improvement."),
-    stop_after: Optional[int] = typer.Option(None, "--stop-after",
-                                             help="Run only this many epochs of the --epochs schedule (the learning rate still decays over --epochs)."),
-    dev_eval: Optional[bool] = typer.Option(None, "--dev-eval/--no-dev-eval",
+    patience: int | None = typer.Option(None, help="Stop after this many epochs without a dev improvement."),
+    stop_after: int | None = typer.Option(None, "--stop-after", help="Run only this many epochs of the --epochs schedule "
+                                                                        "(the learning rate still decays over --epochs)."),
+    dev_eval: bool | None = typer.Option(None, "--dev-eval/--no-dev-eval",
                                             help="Greedy dev evaluation every epoch (needed by --select-on metric)."),
-    init_adapter: Optional[str] = typer.Option(None, help="Start from this saved adapter's weights (same method and "
+    init_adapter: str | None = typer.Option(None, help="Start from this saved adapter's weights (same method and "
                                                            "settings): a longer schedule continued from a finished run."),
-    encoder: Optional[str] = typer.Option(None, help="Encoder of the history items (minilm-l6, or llm:smollm2-135m for "
+    encoder: str | None = typer.Option(None, help="Encoder of the history items (minilm-l6, or llm:smollm2-135m for "
                                                      "the frozen base model's own mean-pooled hidden states)."),
-    seed: Optional[int] = typer.Option(None),
-    dtype: Optional[str] = typer.Option(None),
-    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile",
+    seed: int | None = typer.Option(None),
+    dtype: str | None = typer.Option(None),
+    compile: bool | None = typer.Option(None, "--compile/--no-compile",
                                            help="torch.compile the base model's layers while training (prefix adapters)."),
-    augment: Optional[str] = typer.Option(None, help="Extra training examples from the users' histories: none, "
+    augment: str | None = typer.Option(None, help="Extra training examples from the users' histories: none, "
                                                      "profile-loo (leave-one-out rewriting examples, input neutralized "
                                                      "by rule) or profile-paraphrase (input paraphrased by the base "
                                                      "model); LaMP-7."),
-    augment_per_user: Optional[int] = typer.Option(None, help="Profile items turned into examples per training user."),
+    augment_per_user: int | None = typer.Option(None, help="Profile items turned into examples per training user."),
     resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
     replace: bool = typer.Option(False, help="Overwrite the adapter (and training run) already in --out; "
                                              "without it such a folder is refused."),

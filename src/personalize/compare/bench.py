@@ -9,8 +9,9 @@ threads, other processes' CPU share) and is judged: **disturbed** when the load 
 cores, other processes took cores this process needs, or a row's repeats spread too wide;
 a warm row is **out of bounds** when it computes fewer prompt positions than another warm row
 (same state, no hooks in the base model) and its forward (TTFT minus prepare) is slower beyond
-the noise (:mod:`personalize.compare.timing`). Such rows are marked ⚠ in ``bench.md``. Soft-token adapters are untrained: latency does not depend
-on their weights. Per-request cost is measured twice for methods that keep per-user state:
+the noise (:mod:`personalize.compare.timing`). Such rows are marked ⚠ in ``bench.md``.
+Soft-token adapters are untrained: latency does not depend on their weights. Per-request cost is
+measured twice for methods that keep per-user state:
 
 * **warm**: the user was seen before (history embeddings, user vector, retrieval index cached);
 * **cold**: a user never seen (fresh caches): encoding the history is part of the request;
@@ -41,7 +42,7 @@ from personalize.compare.history import history_dataset
 from personalize.compare.timing import MARK, OK, LoadMonitor, judge_table, run_interleaved, spread, table_note, timing_cell
 from personalize.data.schema import PersonalizationDataset
 from personalize.evaluation.request import model_inputs, prepare_request
-from personalize.generation import SharedPrefixCache, _cache_argument, _output_cache, position_ids_from_mask
+from personalize.generation import SharedPrefixCache, cache_argument, output_cache, position_ids_from_mask
 from personalize.methods.registry import METHODS, bench_presets
 
 # preset name -> (method, settings), as each method's folder declares them (soft methods get an
@@ -109,7 +110,7 @@ def time_request(method: Any, loaded: Any, dataset: PersonalizationDataset, exam
     from the cache.
     """
     model, device = loaded.model, loaded.device
-    cache_kw = _cache_argument(model)
+    cache_kw = cache_argument(model)
 
     def sync() -> None:  # on a GPU, the clock is read only after the device has finished
         if device.type == "cuda":
@@ -129,7 +130,7 @@ def time_request(method: Any, loaded: Any, dataset: PersonalizationDataset, exam
         else:
             out = model(**inputs, position_ids=position_ids_from_mask(mask), use_cache=True, logits_to_keep=1)
         token = out.logits[:, -1].argmax(-1, keepdim=True)
-        cache = _output_cache(out)
+        cache = output_cache(out)
         sync()
         first_at = time.perf_counter()
         positions = mask.sum(-1, keepdim=True)
@@ -137,7 +138,7 @@ def time_request(method: Any, loaded: Any, dataset: PersonalizationDataset, exam
             mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
             step = model(input_ids=token, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
                          **{cache_kw: cache})
-            cache = _output_cache(step)
+            cache = output_cache(step)
             token = step.logits[:, -1].argmax(-1, keepdim=True)
             positions = positions + 1
         token.tolist()  # waits for the device
@@ -187,10 +188,10 @@ def run_bench(dataset: PersonalizationDataset, loaded: Any, encoder_factory: Any
                 time_request(method, loaded, dataset, examples, 2, caches[name])
         tasks = {}
         for name, method in methods.items():  # round-robin over methods and states, so that ratios hold
-            tasks[(name, "warm")] = lambda r, m=method: time_request(m, loaded, dataset, examples, options.new_tokens)
+            tasks[(name, "warm")] = lambda r, m=method, ex=examples: time_request(m, loaded, dataset, ex, options.new_tokens)
             if name in caches:
-                tasks[(name, "warm+prefix")] = lambda r, m=method, c=caches[name]: time_request(
-                    m, loaded, dataset, examples, options.new_tokens, c)
+                tasks[(name, "warm+prefix")] = lambda r, m=method, c=caches[name], ex=examples: time_request(
+                    m, loaded, dataset, ex, options.new_tokens, c)
         with LoadMonitor() as monitor:
             samples = run_interleaved(tasks, options.repeats, warmup=0)
         section = []
@@ -206,7 +207,7 @@ def run_bench(dataset: PersonalizationDataset, loaded: Any, encoder_factory: Any
                 if METHODS.get(PRESETS[name][0]).family == "text":
                     continue  # text methods keep no per-user state beyond an in-memory BM25 index
                 cold_runs = []
-                for r in range(max(1, options.repeats // 2)):
+                for _ in range(max(1, options.repeats // 2)):
                     # A cache folder of its own per run (cold). Removed at exit, after the caches'
                     # own exit-time flush into it: atexit runs the handlers registered later first.
                     cache_root = tempfile.mkdtemp(prefix="bench-cold-")
@@ -220,7 +221,7 @@ def run_bench(dataset: PersonalizationDataset, loaded: Any, encoder_factory: Any
     with LoadMonitor() as monitor:
         for length in options.history_lengths:
             resized = history_dataset(dataset, length, 3)
-            for name, method in methods.items():
+            for method in methods.values():
                 for example in resized.examples:  # warm-up: this user's history is encoded/indexed here
                     time_request(method, loaded, resized, [example], 2)
             timed: dict[str, list[dict[str, float]]] = {name: [] for name in methods}

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from personalize.config import JsonConfig, _check_type
+from personalize.config import JsonConfig, check_type
 from personalize.errors import ConfigError
 from personalize.evaluation.harness import EvalOptions
 
@@ -163,7 +163,7 @@ class ComparisonConfig(JsonConfig):
         hints = typing.get_type_hints(cls)
         for key, value in data.items():
             if key not in ("methods", "eval"):
-                _check_type(hints[key], value, f"{source}: {cls.__name__}.{key}")
+                check_type(hints[key], value, f"{source}: {cls.__name__}.{key}")
         raw_methods = data["methods"]
         if not isinstance(raw_methods, (list, tuple)):
             raise ConfigError(f"{source}: methods must be a list of {{name, method, ...}} objects")

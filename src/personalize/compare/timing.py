@@ -97,7 +97,7 @@ def run_interleaved(tasks: Mapping[str, Callable[[int], T]], repeats: int, *, wa
         name -> its ``repeats`` measurements, in pass order.
     """
     for w in range(warmup):
-        for name, task in tasks.items():
+        for task in tasks.values():
             task(-1 - w)
     results: dict[str, list[T]] = {name: [] for name in tasks}
     for r, name in schedule(list(tasks), repeats, rotate=rotate):

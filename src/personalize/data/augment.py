@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 from personalize.data.schema import Example, PersonalizationDataset, UserProfile
 from personalize.errors import ConfigError
@@ -154,7 +154,7 @@ def profile_paraphrase(dataset: PersonalizationDataset, per_user: int, seed: int
     """
     if paraphraser is None:
         raise ConfigError("augment 'profile-paraphrase' needs a paraphraser (the trainer passes the base model)")
-    from personalize.metrics import rouge_1
+    from personalize.data.overlap import rouge_1
 
     chosen = list(_leave_one_out(dataset, per_user, seed, "profile-paraphrase"))
     prompts = [instruction + profile.items[index]["text"] for _, instruction, profile, index, _ in chosen]

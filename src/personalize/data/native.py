@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from personalize.data.lamp import as_str, list_ids, resolve_task
+from personalize.data.lamp_format import as_str, list_ids, resolve_task
 from personalize.data.schema import Example, HistoryItem, PersonalizationDataset, UserProfile
 from personalize.data.tasks import TaskSpec
 from personalize.errors import ConfigError, DataError

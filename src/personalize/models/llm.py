@@ -20,11 +20,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from personalize.errors import ModelNotAvailableError, PersonalizeError
+from personalize.errors import ConfigError, ModelNotAvailableError, PersonalizeError
+from personalize.io import cache_lock
 from personalize.models.device import dtype_name, resolve_device, resolve_dtype
+from personalize.models.families import family_of
 from personalize.paths import cache_dir
 from personalize.registry import Registry
 
@@ -187,25 +190,27 @@ def bundled_model_dir(name: str) -> tuple[Path, bool]:
     target = cache_dir("models") / spec.name
     fingerprint = _gguf_fingerprint(gguf)
     marker = target / "personalize_source.json"
-    if marker.exists():
-        try:
-            if json.loads(marker.read_text()) == fingerprint:
-                return target, False
-        except (OSError, json.JSONDecodeError):
-            pass
-    _convert_gguf(gguf, target, fingerprint)
+    # One process converts while the others wait, then find the marker and use its copy.
+    with cache_lock(target.parent / f".{spec.name}.lock"):
+        if marker.exists():
+            try:
+                if json.loads(marker.read_text()) == fingerprint:
+                    return target, False
+            except (OSError, json.JSONDecodeError):
+                pass
+        _convert_gguf(gguf, target, fingerprint)
     return target, True
 
 
 def decoder_stack(base: torch.nn.Module) -> torch.nn.Module:
-    """The decoder of a transformers causal LM (the module that maps embeddings to hidden states)."""
-    return base.get_decoder() if hasattr(base, "get_decoder") else getattr(base, base.base_model_prefix)
+    """The decoder of a transformers causal LM (the module that maps embeddings ``[B, T, H]`` to
+    hidden states ``[B, T, H]``), as its family's entry in :mod:`personalize.models.families` says."""
+    return family_of(base).decoder(base)
 
 
-def decoder_layers(base: torch.nn.Module) -> torch.nn.ModuleList | None:
-    """The repeated decoder blocks (``decoder.layers``), or ``None`` when the model has none."""
-    layers = getattr(decoder_stack(base), "layers", None)
-    return layers if isinstance(layers, torch.nn.ModuleList) and len(layers) else None
+def decoder_layers(base: torch.nn.Module) -> torch.nn.ModuleList:
+    """The repeated decoder blocks, as its family's entry says; ``ConfigError`` for another family."""
+    return family_of(base).layers(base)
 
 
 def contiguous_lm_head_inputs(model: torch.nn.Module) -> None:
@@ -251,7 +256,7 @@ def load_base_model(
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from personalize.models.shapes import PREFIX, load_random_model
+    from personalize.models.shapes import PREFIX
 
     if name.startswith(PREFIX):  # a shape with random weights, for costs only (personalize.models.shapes)
         return load_random_model(name, dtype=dtype, device=device)
@@ -289,3 +294,46 @@ def load_base_model(
         load_seconds=time.perf_counter() - start,
         source=source,
     )
+
+
+# Random weights of a named shape (personalize.models.shapes), for costs only.
+
+
+def _random_model_tokenizer() -> Any:
+    from transformers import AutoTokenizer
+
+    path, _ = bundled_model_dir("smollm2-135m")
+    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_random_model(name: str, *, dtype: str | torch.dtype = "auto", device: str | torch.device = "auto",
+                      seed: int = 0, tokenizer: Any = None) -> Any:
+    """A :class:`~personalize.models.LoadedModel` of shape ``random:<shape>`` with seeded random
+    weights (transformers' initialisation, normal with std 0.02), frozen, in ``dtype`` on ``device``.
+
+    The weights are created directly in ``dtype`` on ``device`` (a 1.2B model in bf16 on a GPU
+    never exists in fp32 on the host). ``tokenizer``: default SmolLM2's (from the bundled model).
+    """
+    from transformers import AutoModelForCausalLM
+
+    from personalize.models.shapes import PREFIX, shape_config
+
+    shape = name[len(PREFIX):] if name.startswith(PREFIX) else name
+    start = time.perf_counter()
+    config = shape_config(shape)
+    dev = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, dev)
+    tokenizer = tokenizer if tokenizer is not None else _random_model_tokenizer()
+    if len(tokenizer) > config.vocab_size:
+        raise ConfigError(f"the tokenizer has {len(tokenizer)} tokens, more than shape {shape!r}'s vocabulary {config.vocab_size}")
+    torch.manual_seed(seed)
+    with torch.device(dev):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
+    model.eval()
+    model.requires_grad_(False)
+    contiguous_lm_head_inputs(model)
+    return LoadedModel(name=f"{PREFIX}{shape}", model=model, tokenizer=tokenizer, dtype=torch_dtype, device=dev,
+                       load_seconds=time.perf_counter() - start, source=f"random weights (seed {seed}), shape {shape}")

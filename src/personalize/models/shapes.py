@@ -18,10 +18,7 @@ Shapes (parameters with the 49,152-token vocabulary):
 
 from __future__ import annotations
 
-import time
 from typing import Any
-
-import torch
 
 from personalize.errors import ConfigError
 
@@ -60,46 +57,3 @@ def parameter_count(shape: str, vocab_size: int = VOCAB) -> int:
     attention = h * f["num_attention_heads"] * head_dim * 2 + h * f["num_key_value_heads"] * head_dim * 2
     per_layer = attention + 3 * h * inter + 2 * h
     return vocab_size * h * (1 if f["tie_word_embeddings"] else 2) + layers * per_layer + h
-
-
-def _tokenizer() -> Any:
-    from transformers import AutoTokenizer
-
-    from personalize.models.llm import bundled_model_dir
-
-    path, _ = bundled_model_dir("smollm2-135m")
-    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
-def load_random_model(name: str, *, dtype: str | torch.dtype = "auto", device: str | torch.device = "auto",
-                      seed: int = 0, tokenizer: Any = None) -> Any:
-    """A :class:`~personalize.models.LoadedModel` of shape ``random:<shape>`` with seeded random
-    weights (transformers' initialisation, normal with std 0.02), frozen, in ``dtype`` on ``device``.
-
-    The weights are created directly in ``dtype`` on ``device`` (a 1.2B model in bf16 on a GPU
-    never exists in fp32 on the host). ``tokenizer``: default SmolLM2's (from the bundled model).
-    """
-    from transformers import AutoModelForCausalLM
-
-    from personalize.models.device import resolve_device, resolve_dtype
-    from personalize.models.llm import LoadedModel, contiguous_lm_head_inputs
-
-    shape = name[len(PREFIX):] if name.startswith(PREFIX) else name
-    start = time.perf_counter()
-    config = shape_config(shape)
-    dev = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype, dev)
-    tokenizer = tokenizer if tokenizer is not None else _tokenizer()
-    if len(tokenizer) > config.vocab_size:
-        raise ConfigError(f"the tokenizer has {len(tokenizer)} tokens, more than shape {shape!r}'s vocabulary {config.vocab_size}")
-    torch.manual_seed(seed)
-    with torch.device(dev):
-        model = AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
-    model.eval()
-    model.requires_grad_(False)
-    contiguous_lm_head_inputs(model)
-    return LoadedModel(name=f"{PREFIX}{shape}", model=model, tokenizer=tokenizer, dtype=torch_dtype, device=dev,
-                       load_seconds=time.perf_counter() - start, source=f"random weights (seed {seed}), shape {shape}")

@@ -1,4 +1,5 @@
-"""FAISS indexes over users' history embeddings, persisted on disk and updated incrementally.
+"""FAISS indexes over users' history embeddings, persisted on disk and updated incrementally
+(one index itself, and its tie-aware search, are :mod:`personalize.retrieval.faiss_index`).
 
 For histories of hundreds to 100,000 items, re-encoding and brute-force scoring every item on each
 query is wasteful. :class:`HistoryIndexStore` keeps ONE index PER USER:
@@ -10,7 +11,9 @@ query is wasteful. :class:`HistoryIndexStore` keeps ONE index PER USER:
   ``n_items``, ``corpus_hash`` (:func:`~personalize.retrieval.base.texts_digest` of the ordered item
   texts), HNSW settings. Written after the index file, so it is the commit marker: a crash between
   the two writes leaves an ``n_items`` that disagrees with the index, which is detected on load
-  and repaired by a rebuild.
+  and repaired by a rebuild;
+* ``<root>/<sha256(user_id)[:16]>/index.lock`` — empty; ``flock``-ed while a process reads or
+  writes the two files above.
 
 The default root is ``$PERSONALIZE_HOME/indexes/<encoder slug>/``.
 
@@ -28,8 +31,10 @@ so one active user never forces a rebuild or a load of everybody's vectors. The 
 is a few hundred bytes. ``benchmarks/retrieval_latency.py`` measures both designs.
 
 Not thread-safe for concurrent updates of one store object beyond the internal lock around
-:meth:`HistoryIndexStore.index_for`; different processes may share a root (writes are atomic, and
-an inconsistent pair of files is rebuilt).
+:meth:`HistoryIndexStore.index_for`; different processes may share a root: each writes and reads
+a user's pair of files holding that user's ``index.lock`` (so two writers never interleave, and a
+reader never sees one writer's index with another's ``index.json``), writes are atomic, and an
+inconsistent pair of files is rebuilt.
 """
 
 from __future__ import annotations
@@ -43,213 +48,31 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from personalize.encoding import _slug
+from personalize.encoding import slug
+from personalize.io import cache_lock
 from personalize.paths import cache_dir
 from personalize.retrieval.base import TextEmbedder
+from personalize.retrieval.faiss_index import (
+    DEFAULT_CHUNK,
+    DEFAULT_EF_CONSTRUCTION,
+    DEFAULT_EF_SEARCH,
+    DEFAULT_HNSW_M,
+    DEFAULT_HNSW_THRESHOLD,
+    KINDS,
+    IndexKind,
+    UserIndex,
+    choose_kind,
+    faiss_module,
+    ranked_search,
+)
 
-IndexKind = Literal["flat", "hnsw"]
-KINDS: tuple[str, ...] = ("flat", "hnsw")
-
-DEFAULT_HNSW_THRESHOLD = 10_000
-"""Histories with more items than this get an approximate HNSW index; smaller ones exact search."""
-DEFAULT_HNSW_M = 32
-DEFAULT_EF_CONSTRUCTION = 64
-DEFAULT_EF_SEARCH = 64
-DEFAULT_CHUNK = 4096
-"""Texts encoded (and vectors moved) per step, so memory stays bounded for 100k-item histories."""
 FORMAT_VERSION = 1
-
-
-def _faiss() -> Any:
-    """``faiss``, imported on first use (it takes ~0.15 s to import)."""
-    import faiss
-
-    return faiss
-
-
-def choose_kind(n_items: int, threshold: int = DEFAULT_HNSW_THRESHOLD) -> IndexKind:
-    """``"flat"`` (exact) for ``n_items <= threshold``, ``"hnsw"`` (approximate) above it."""
-    return "hnsw" if n_items > threshold else "flat"
-
-
-class UserIndex:
-    """A FAISS inner-product index over unit-norm float32 vectors (so scores are cosines).
-
-    Args:
-        dim: vector width.
-        kind: ``"flat"`` (``IndexFlatIP``, exact) or ``"hnsw"`` (``IndexHNSWFlat``, inner product).
-        hnsw_m: HNSW graph degree ``M``.
-        ef_construction: HNSW ``efConstruction`` (build-time beam width).
-        ef_search: HNSW ``efSearch`` (query-time beam width; FAISS uses ``max(efSearch, k)``).
-    """
-
-    def __init__(
-        self,
-        dim: int,
-        kind: IndexKind = "flat",
-        *,
-        hnsw_m: int = DEFAULT_HNSW_M,
-        ef_construction: int = DEFAULT_EF_CONSTRUCTION,
-        ef_search: int = DEFAULT_EF_SEARCH,
-        _index: Any = None,
-    ) -> None:
-        if kind not in KINDS:
-            raise ValueError(f"index kind must be one of {KINDS}, got {kind!r}")
-        if int(dim) <= 0:
-            raise ValueError(f"dim must be positive, got {dim}")
-        faiss = _faiss()
-        self.dim = int(dim)
-        self.kind: IndexKind = kind
-        if _index is not None:
-            self.index = _index
-        elif kind == "flat":
-            self.index = faiss.IndexFlatIP(self.dim)
-        else:
-            self.index = faiss.IndexHNSWFlat(self.dim, int(hnsw_m), faiss.METRIC_INNER_PRODUCT)
-            self.index.hnsw.efConstruction = int(ef_construction)
-        if kind == "hnsw":
-            self.index.hnsw.efSearch = int(ef_search)
-
-    # ------------------------------------------------------------------------------ settings
-
-    @property
-    def hnsw_m(self) -> int | None:
-        """The HNSW graph degree ``M`` (``None`` for a flat index)."""
-        if self.kind != "hnsw":
-            return None
-        # level 0 holds 2*M neighbours per node; upper levels M (cum_nneighbor_per_level [0, 2M, 3M..])
-        return int(self.index.hnsw.nb_neighbors(1))
-
-    @property
-    def ef_search(self) -> int | None:
-        return int(self.index.hnsw.efSearch) if self.kind == "hnsw" else None
-
-    @ef_search.setter
-    def ef_search(self, value: int) -> None:
-        if self.kind == "hnsw":
-            self.index.hnsw.efSearch = int(value)
-
-    @property
-    def ef_construction(self) -> int | None:
-        return int(self.index.hnsw.efConstruction) if self.kind == "hnsw" else None
-
-    @property
-    def ntotal(self) -> int:
-        return int(self.index.ntotal)
-
-    def __len__(self) -> int:
-        return self.ntotal
-
-    # ---------------------------------------------------------------------------- add, search
-
-    def _as_matrix(self, vectors: np.ndarray, what: str) -> np.ndarray:
-        arr = np.asarray(vectors, dtype=np.float32)
-        if arr.ndim == 1:
-            arr = arr[None, :]
-        if arr.ndim != 2 or arr.shape[1] != self.dim:
-            raise ValueError(f"{what} must have shape [n, {self.dim}], got {np.shape(vectors)}")
-        return np.ascontiguousarray(arr)
-
-    def add(self, vectors: np.ndarray) -> None:
-        """Append ``vectors`` (``[n, dim]`` float32, unit rows); they get ids ``ntotal ..``."""
-        arr = self._as_matrix(vectors, "vectors")
-        if len(arr):
-            self.index.add(arr)
-
-    def search(self, queries: np.ndarray, k: int, *, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` best items for each query: ``(scores [q, k] float32, indices [q, k] int64)``.
-
-        ``k`` is clipped to ``ntotal`` (``k <= 0`` or an empty index gives ``[q, 0]`` arrays);
-        rows are best first, and an HNSW search that finds fewer than ``k`` items pads with
-        index ``-1`` (score ``-inf``). ``queries`` may be one vector ``[dim]``. ``threads``
-        caps FAISS's OpenMP threads for this call (in this thread only); ``None`` leaves them.
-        """
-        q = self._as_matrix(queries, "queries")
-        k = min(int(k), self.ntotal)
-        if k <= 0:
-            return np.zeros((len(q), 0), dtype=np.float32), np.zeros((len(q), 0), dtype=np.int64)
-        if threads is None:
-            scores, ids = self.index.search(q, k)
-        else:
-            faiss = _faiss()
-            before = faiss.omp_get_max_threads()
-            faiss.omp_set_num_threads(max(1, int(threads)))
-            try:
-                scores, ids = self.index.search(q, k)
-            finally:
-                faiss.omp_set_num_threads(before)
-        if (ids < 0).any():
-            scores = np.where(ids < 0, -np.inf, scores).astype(np.float32)
-        return scores, ids
-
-    def reconstruct(self, start: int, stop: int) -> np.ndarray:
-        """The stored vectors ``start .. stop-1`` (``[stop - start, dim]`` float32)."""
-        stop = min(int(stop), self.ntotal)
-        if stop <= start:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.asarray(self.index.reconstruct_n(int(start), stop - int(start)), dtype=np.float32)
-
-    # --------------------------------------------------------------------------- persistence
-
-    def memory_bytes(self) -> int:
-        """Size of the serialized index (≈ its memory), counted without holding a copy."""
-        faiss = _faiss()
-        total = 0
-
-        def count(chunk: bytes) -> int:
-            nonlocal total
-            total += len(chunk)
-            return len(chunk)
-
-        writer = faiss.PyCallbackIOWriter(count)
-        faiss.write_index(self.index, writer)
-        del writer  # flushes its buffer
-        return total
-
-    def save(self, path: str | Path) -> None:
-        """Write the index to ``path`` atomically (temp file in the same folder + rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-        os.close(fd)
-        try:
-            _faiss().write_index(self.index, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    @classmethod
-    def load(cls, path: str | Path, *, ef_search: int | None = None) -> UserIndex:
-        """Read an index written by :meth:`save`.
-
-        Raises:
-            ValueError: not an inner-product flat/HNSW-flat index.
-            RuntimeError / OSError: unreadable file (FAISS raises ``RuntimeError``).
-        """
-        faiss = _faiss()
-        index = faiss.read_index(str(path))
-        if index.metric_type != faiss.METRIC_INNER_PRODUCT:
-            raise ValueError(f"{path}: not an inner-product index")
-        if isinstance(index, faiss.IndexHNSWFlat):
-            kind: IndexKind = "hnsw"
-        elif isinstance(index, faiss.IndexFlat):
-            kind = "flat"
-        else:
-            raise ValueError(f"{path}: unsupported index type {type(index).__name__}")
-        if ef_search is None:
-            ef_search = int(index.hnsw.efSearch) if kind == "hnsw" else DEFAULT_EF_SEARCH
-        return cls(index.d, kind, _index=index, ef_search=ef_search)
-
-    def __repr__(self) -> str:
-        return f"UserIndex(kind={self.kind!r}, dim={self.dim}, ntotal={self.ntotal})"
-
-
-# ------------------------------------------------------------------------------------- store
+LOCK_NAME = "index.lock"
+"""Held (``flock``) by a process while it reads or writes the user's index.faiss + index.json."""
 
 
 def _digests(texts: Sequence[str], n_prefix: int) -> tuple[str | None, str]:
@@ -323,7 +146,7 @@ class HistoryIndexStore:
         if chunk_size <= 0:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
         self.embedder = embedder
-        self.root = Path(root) if root is not None else cache_dir("indexes", _slug(embedder.name))
+        self.root = Path(root) if root is not None else cache_dir("indexes", slug(embedder.name))
         self.root.mkdir(parents=True, exist_ok=True)
         self.hnsw_threshold = int(hnsw_threshold)
         self.hnsw_m = int(hnsw_m)
@@ -394,6 +217,12 @@ class HistoryIndexStore:
     def _load(self, user_id: str) -> _Entry | None:
         """The persisted index of ``user_id``, or ``None`` when missing, unreadable or stale."""
         folder = self.user_dir(user_id)
+        if not (folder / "index.json").is_file():
+            return None
+        with cache_lock(folder / LOCK_NAME):
+            return self._load_locked(user_id, folder)
+
+    def _load_locked(self, user_id: str, folder: Path) -> _Entry | None:
         try:
             meta = json.loads((folder / "index.json").read_text(encoding="utf-8"))
             if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
@@ -412,6 +241,10 @@ class HistoryIndexStore:
     def _save(self, user_id: str, entry: _Entry) -> None:
         folder = self.user_dir(user_id)
         folder.mkdir(parents=True, exist_ok=True)
+        with cache_lock(folder / LOCK_NAME):
+            self._save_locked(user_id, entry, folder)
+
+    def _save_locked(self, user_id: str, entry: _Entry, folder: Path) -> None:
         index = entry.index
         entry.index.save(folder / "index.faiss")
         meta = {
@@ -424,7 +257,7 @@ class HistoryIndexStore:
             "corpus_hash": entry.corpus_hash,  # texts_digest of the ordered item texts
             "hnsw_m": index.hnsw_m,
             "ef_construction": index.ef_construction,
-            "faiss_version": _faiss().__version__,
+            "faiss_version": faiss_module().__version__,
         }
         fd, tmp = tempfile.mkstemp(dir=folder, prefix="index.json.", suffix=".tmp")
         try:
@@ -529,25 +362,7 @@ class HistoryIndexStore:
         )
 
 
-def ranked_search(index: UserIndex, query: np.ndarray, k: int, *, threads: int | None = None) -> list[int]:
-    """Top-``k`` item ids of ``index`` for one ``query`` vector, best first, ties to the later id.
-
-    FAISS breaks score ties arbitrarily, so the search fetches one more than ``k`` and widens
-    (doubling) while the last fetched score still equals the k-th one; the candidates are then
-    ordered by (score desc, id desc), exactly as :func:`~personalize.retrieval.base.rank_by_score`.
-    """
-    n = index.ntotal
-    k = min(int(k), n)
-    if k <= 0:
-        return []
-    fetch = min(n, k + 1)
-    while True:
-        scores, ids = index.search(query, fetch, threads=threads)
-        s, i = scores[0], ids[0]
-        keep = i >= 0
-        s, i = s[keep], i[keep]
-        if len(i) < fetch or fetch >= n or len(i) <= k or s[-1] < s[k - 1]:
-            break
-        fetch = min(n, fetch * 2)
-    order = np.lexsort((-i, -s.astype(np.float64)))
-    return [int(x) for x in i[order][:k]]
+__all__ = [
+    "DEFAULT_HNSW_THRESHOLD", "KINDS", "HistoryIndexStore", "IndexKind", "UserIndex", "choose_kind", "ranked_search",
+    "user_key",
+]

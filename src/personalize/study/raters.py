@@ -41,12 +41,13 @@ def oracle_scorer(task_name: str) -> Callable[[str, str], tuple[float, ...]]:
     """``score(output, gold)``: a tuple compared in order, higher is closer to the gold."""
     import difflib
 
+    from personalize.data.overlap import rouge_scorer
     from personalize.data.tasks import get_task
-    from personalize.metrics import _parse_rating, _rouge_scorer
+    from personalize.metrics import parse_rating
 
     task = get_task(task_name)
     if task.kind == "generation":
-        scorer = _rouge_scorer()
+        scorer = rouge_scorer()
 
         def generation(output: str, gold: str) -> tuple[float, ...]:
             rouge = float(scorer.score(gold.strip(), output.strip())["rougeL"].fmeasure)
@@ -54,7 +55,7 @@ def oracle_scorer(task_name: str) -> Callable[[str, str], tuple[float, ...]]:
         return generation
     if task.kind == "rating":
         def rating(output: str, gold: str) -> tuple[float, ...]:
-            value, target = _parse_rating(output), _parse_rating(gold)
+            value, target = parse_rating(output), parse_rating(gold)
             return (-abs(value - target) if value is not None and target is not None else float("-inf"),)
         return rating
     return lambda output, gold: (float(output.strip().lower() == gold.strip().lower()),)

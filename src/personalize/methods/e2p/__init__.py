@@ -8,5 +8,5 @@ register_method("e2p", "personalize.methods.e2p.model:KIND", family="soft",
                 description="user vector -> MLP -> N soft tokens",
                 presets={"e2p-1": {"num_tokens": 1, **_BEFORE_INPUT}, "e2p-5": {"num_tokens": 5, **_BEFORE_INPUT}})
 
-__getattr__ = lazy_exports(__name__, {"E2PAdapter": "personalize.methods.e2p.model", "E2PConfig": "personalize.methods.e2p.model"})
+__getattr__ = lazy_exports(__name__, {name: "personalize.methods.e2p.model" for name in ("E2PAdapter", "E2PConfig")})
 __all__ = ["E2PAdapter", "E2PConfig"]

@@ -8,5 +8,5 @@ register_method("persoma", "personalize.methods.persoma.model:KIND", family="sof
                 description="items -> Perceiver/MLP resampler -> N soft tokens",
                 presets={"persoma-4": {"num_tokens": 4, **_BEFORE_INPUT}})
 
-__getattr__ = lazy_exports(__name__, {"PersomaAdapter": "personalize.methods.persoma.model", "PersomaConfig": "personalize.methods.persoma.model"})
+__getattr__ = lazy_exports(__name__, {name: "personalize.methods.persoma.model" for name in ("PersomaAdapter", "PersomaConfig")})
 __all__ = ["PersomaAdapter", "PersomaConfig"]

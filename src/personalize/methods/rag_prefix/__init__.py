@@ -8,5 +8,8 @@ register_method("rag-prefix", "personalize.methods.rag_prefix.model:KIND", famil
                 description="retrieved items -> resampler -> N soft tokens",
                 presets={"rag-prefix-4": {"num_tokens": 4, "retrieve_k": 8, **_BEFORE_INPUT}})
 
-__getattr__ = lazy_exports(__name__, {"RagPrefixConfig": "personalize.methods.rag_prefix.model", "RetrievedItems": "personalize.methods.rag_prefix.features"})
+__getattr__ = lazy_exports(__name__, {
+    "RagPrefixConfig": "personalize.methods.rag_prefix.model",
+    "RetrievedItems": "personalize.methods.rag_prefix.features",
+})
 __all__ = ["RagPrefixConfig", "RetrievedItems"]

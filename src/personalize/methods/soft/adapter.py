@@ -49,8 +49,11 @@ class SoftTokenAdapter(nn.Module):
         """Build the parts that depend on the base model's layout (LoRA, per-layer blocks)."""
         if self.config.lora_rank > 0:
             from personalize.methods.soft.lora import build_lora
+            from personalize.models.families import family_of
 
-            self.lora = build_lora(base, self.config.lora_rank, self.config.lora_alpha, self.config.lora_targets)
+            targets = self.config.lora_targets
+            targets = family_of(base).lora_targets if targets is None else targets
+            self.lora = build_lora(base, self.config.lora_rank, self.config.lora_alpha, targets)
 
     def install_hooks(self, base: nn.Module, is_active: Callable[[], bool], current_memory: Callable[[], Any]) -> list[Any]:
         """Register forward hooks on ``base`` that act only while ``is_active()``; returns handles."""

@@ -26,7 +26,9 @@ class SoftPrefixConfig(JsonConfig):
         lora_rank: > 0 also trains one LoRA of this rank on the base model, shared by all users
             (task adaptation); its control is the ``prompt`` method with the same LoRA.
         lora_alpha: LoRA scaling numerator (update scaled by ``lora_alpha / lora_rank``).
-        lora_targets: names of the base model's linear layers that get a LoRA.
+        lora_targets: names of the base model's linear layers that get a LoRA (``None``: the
+            model family's default in :mod:`personalize.models.families`, ``q_proj`` and
+            ``v_proj`` for Llama-like models).
         user_init: ``random`` (the usual initialisation of the adapter's last layer) or ``zero``:
             the weights of the layer that maps the user representation to the soft tokens start at
             zero, so the adapter starts as a shared soft prompt (the control) and the user's part
@@ -41,7 +43,7 @@ class SoftPrefixConfig(JsonConfig):
     norm_match: bool = True
     lora_rank: int = 0
     lora_alpha: float = 16.0
-    lora_targets: tuple[str, ...] | list[str] = ("q_proj", "v_proj")
+    lora_targets: tuple[str, ...] | list[str] | None = None
     user_init: Literal["random", "zero"] = "random"
     min_tokens: ClassVar[int] = 1  # fewest soft tokens that still carry the user
     has_user_projection: ClassVar[bool] = False  # a last layer from the user to the tokens (user_init applies)

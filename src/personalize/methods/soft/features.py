@@ -14,7 +14,7 @@ import torch
 
 from personalize.data.schema import UserProfile
 from personalize.data.tasks import TaskSpec
-from personalize.retrieval.base import encoded_text
+from personalize.retrieval.base import encoded_text, texts_digest
 
 
 @dataclass
@@ -77,27 +77,31 @@ class FeatureBuilder:
 class ItemEmbeddings(FeatureBuilder):
     """Each of the ``max_items`` most recent items: ``items [B, I, dim]`` + ``item_mask [B, I]``.
 
-    Per-user results are memoised in memory, so an epoch costs no encoding after the first.
+    Per-user results are memoised in memory, keyed on the texts the adapter reads (not on the
+    user id: one user may appear with different histories), so an epoch costs no encoding after
+    the first.
     """
 
     kind = "items"
 
     def __init__(self, task: TaskSpec, embedder: object | None = None, max_items: int | None = None) -> None:
         super().__init__(task, embedder, max_items)
-        self._memo: dict[tuple[str, int], np.ndarray] = {}
+        self._memo: dict[str, np.ndarray] = {}  # texts_digest of a user's texts -> their feature
 
     def texts(self, profile: UserProfile) -> list[str]:
         items = profile.items if self.max_items is None else profile.items[-self.max_items :]
         return [encoded_text(item, self.task) for item in items]
 
-    def user_value(self, profile: UserProfile) -> np.ndarray:
-        """``[items, dim]`` for this builder; subclasses reduce it (a mean, one joined text)."""
-        return self.embedder.encode(self.texts(profile))
+    def user_value(self, texts: list[str]) -> np.ndarray:
+        """``[items, dim]`` for this builder from the user's item texts; subclasses reduce it (a
+        mean, one joined text)."""
+        return self.embedder.encode(texts)
 
     def _user(self, profile: UserProfile) -> np.ndarray:
-        key = (profile.user_id, len(profile.items))
+        texts = self.texts(profile)
+        key = texts_digest(texts)
         if key not in self._memo:
-            self._memo[key] = self.user_value(profile)
+            self._memo[key] = self.user_value(texts)
         return self._memo[key]
 
     def precompute(self, profiles: Sequence[UserProfile]) -> None:
@@ -116,8 +120,8 @@ class MeanVector(ItemEmbeddings):
 
     kind = "vector"
 
-    def user_value(self, profile: UserProfile) -> np.ndarray:
-        value = self.embedder.encode(self.texts(profile))
+    def user_value(self, texts: list[str]) -> np.ndarray:
+        value = self.embedder.encode(texts)
         return value.mean(0) if len(value) else np.zeros(self.embedder.dim, np.float32)
 
     def __call__(self, profiles: Sequence[UserProfile], queries: Sequence[str] | None = None) -> UserFeatures:
@@ -129,8 +133,8 @@ class JoinedText(MeanVector):
 
     kind = "concat"
 
-    def user_value(self, profile: UserProfile) -> np.ndarray:
-        return self.embedder.encode([" ".join(self.texts(profile))])[0]
+    def user_value(self, texts: list[str]) -> np.ndarray:
+        return self.embedder.encode([" ".join(texts)])[0]
 
 
 def stack_items(values: Sequence[np.ndarray], dim: int) -> UserFeatures:
