@@ -15,10 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "src"
 
-# Known uses in code that issue 15 part 3 (one request path) rewrites; remove when it lands.
-ALLOWED = {
-    ("personalize.compare.bench", "personalize.compare.runner._inputs"),
-}
+# Known uses that are allowed (none: issue 15 part 3 removed the last one).
+ALLOWED: set[tuple[str, str]] = set()
 
 
 def module_name(path: Path) -> str:

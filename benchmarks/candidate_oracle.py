@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
-    import personalize.evaluation.harness as harness
+    import personalize.evaluation.request as request_path
     from personalize import generation
     from personalize.cli import app
     from personalize.data.loading import load_dataset
@@ -66,14 +66,14 @@ def main() -> None:
             candidates.append({"greedy": answer, "samples": texts[row * args.samples : (row + 1) * args.samples]})
         return greedy
 
-    harness.generate = generate_with_samples  # the harness calls it by this name
+    request_path.generate = generate_with_samples  # the request path calls it by this name
     torch.manual_seed(args.seed)
     try:
         app(["eval", "--adapter", args.adapter, "--data", args.data, "--out", str(out / "eval"), "--limit",
              str(args.limit), "--postprocess", "clean", "--no-repeat-ngram", "3"],
             standalone_mode=False)
     finally:
-        harness.generate = greedy_generate
+        request_path.generate = greedy_generate
 
     dataset = load_dataset(args.data, "dev").limit(args.limit)
     task = dataset.task

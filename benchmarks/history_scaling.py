@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from personalize.cli import _quiet_libraries
+from personalize.cli.common import quiet_libraries as _quiet_libraries
 
 
 def main() -> None:
@@ -36,9 +36,9 @@ def main() -> None:
     os.environ["PERSONALIZE_HOME"] = tempfile.mkdtemp(prefix="personalize-bench-")
     from personalize.data.synthetic import make_style_dataset
     from personalize.encoding import EmbeddingCache
+    from personalize.evaluation.soft_method import SoftPrefixMethod
     from personalize.methods import MethodContext, make_method
     from personalize.methods.soft.adapter import ADAPTERS
-    from personalize.methods.soft.method import SoftPrefixMethod
     from personalize.modeling import PersonalizedModel
     from personalize.models import load_base_model, load_encoder
     from personalize.retrieval.base import item_texts

@@ -16,7 +16,7 @@ import argparse
 import torch
 from common import median_time
 
-from personalize.cli import _quiet_libraries
+from personalize.cli.common import quiet_libraries as _quiet_libraries
 from personalize.data.tasks import LAMP2_TAGS, RATING_LABELS
 from personalize.generation import label_token_ids, position_ids_from_mask, score_labels
 from personalize.models import load_base_model

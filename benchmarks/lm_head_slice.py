@@ -12,7 +12,7 @@ import argparse
 import torch
 from common import median_time
 
-from personalize.cli import _quiet_libraries
+from personalize.cli.common import quiet_libraries as _quiet_libraries
 from personalize.models import load_base_model
 
 

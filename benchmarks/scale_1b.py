@@ -37,9 +37,9 @@ from typing import Any
 import torch
 from common import train_bench
 
-from personalize.cli import _quiet_libraries
+from personalize.cli.common import quiet_libraries as _quiet_libraries
 from personalize.compare.bench import BenchOptions, run_bench
-from personalize.compare.runner import peak_memory, reset_peak_memory
+from personalize.compare.latency import peak_memory, reset_peak_memory
 from personalize.compare.timing import MARK, LoadMonitor, assess, run_interleaved, spread, table_note
 from personalize.errors import PersonalizeError
 from personalize.evaluation.provenance import git_commit, machine, now_iso, package_versions

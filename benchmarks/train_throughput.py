@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from common import TrainBench, times, train_bench
 
-from personalize.cli import _quiet_libraries
+from personalize.cli.common import quiet_libraries as _quiet_libraries
 from personalize.compare.timing import LoadMonitor, assess, run_interleaved, spread, table_note
 from personalize.evaluation.provenance import machine
 from personalize.models import load_base_model

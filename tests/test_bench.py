@@ -71,9 +71,9 @@ def test_bench_markdown_marks_ratios_from_rows_that_do_not_hold() -> None:
 
 def test_no_prefix_cache_for_adapters_that_act_inside_the_base(tiny_model, fake_encoder) -> None:
     from personalize.compare.bench import shared_prefix_cache
+    from personalize.evaluation.soft_method import SoftPrefixMethod
     from personalize.methods import MethodContext
     from personalize.methods.e2p import E2PConfig
-    from personalize.methods.soft.method import SoftPrefixMethod
     from personalize.modeling import PersonalizedModel
 
     ds = load_dataset("synthetic-style", "dev", n_users=2, examples_per_user=2)

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from personalize.compare import ComparisonConfig, load_comparison_config, run_comparison, write_report
-from personalize.compare.runner import apply_compression, history_dataset, resize_history
+from personalize.compare.history import history_dataset, resize_history
+from personalize.compare.rows import apply_compression
 from personalize.data.schema import UserProfile
 from personalize.errors import ConfigError
 
@@ -63,6 +64,12 @@ def compared(tmp_path_factory: pytest.TempPathFactory, tiny_model):
             raise AssertionError("the comparison must use the loaded model it was given")
 
         mp.setattr("personalize.models.load_base_model", refuse)
+
+        def read_back(*args, **kwargs):
+            raise AssertionError("the comparison continues from its evaluations in memory, never from its files")
+
+        mp.setattr("personalize.metrics.read_lamp_outputs", read_back)
+        mp.setattr("personalize.compare.report.read_predictions", read_back)
         config = ComparisonConfig.from_dict(tiny_config())
         rows = run_comparison(config, out, loaded_model=tiny_model, show_progress=False)
     return out, rows, config
@@ -330,7 +337,7 @@ def test_labels_of_near_coincident_points_do_not_overlap() -> None:
 
 
 def test_ablation_column_says_which_sign_means_the_own_history_helps() -> None:
-    from personalize.compare.runner import table_cells
+    from personalize.compare.tables import table_cells
 
     def row(name: str, gain: dict | None) -> dict:
         return {"name": name, "metrics": {"mae": 0.5}, "user_gain": gain, "mean_context_tokens": 1.0,

@@ -142,7 +142,7 @@ def test_two_processes_sharing_the_home_get_what_one_alone_gets(tmp_path: Path) 
 def test_feature_memo_is_keyed_on_the_history_not_the_user_id() -> None:
     from personalize.data.schema import UserProfile
     from personalize.data.tasks import get_task
-    from personalize.methods.soft.features import FeatureBuilder
+    from personalize.methods.soft.features import MeanVector
 
     class Counting:
         dim = 4
@@ -151,7 +151,7 @@ def test_feature_memo_is_keyed_on_the_history_not_the_user_id() -> None:
             return np.stack([np.full(4, float(len(t)), np.float32) for t in texts])
 
     task = get_task("LaMP-7")
-    builder = FeatureBuilder("vector", task, Counting(), max_items=None)
+    builder = MeanVector(task, Counting(), max_items=None)
     a = UserProfile("u1", ({"id": "1", "text": "short"},))
     b = UserProfile("u1", ({"id": "1", "text": "a longer text"},))  # same id, same length, other content
     va, vb = builder([a]).vector, builder([b]).vector

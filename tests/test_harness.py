@@ -49,7 +49,8 @@ def test_evaluate_writes_lamp_files(tiny_model, style_ds, tmp_path) -> None:
 
     on_disk = json.loads((out / "results.json").read_text())
     assert RESULT_KEYS <= set(on_disk)
-    assert on_disk == json.loads(json.dumps(results))
+    assert on_disk == json.loads(json.dumps(results.results))
+    assert dict(results) == results.results  # the evaluation reads as its results record
     assert set(on_disk["metrics"]) == {"rouge-1", "rouge-L", "bleu", "case", "filler", "ending", "spelling", "signoff", "content"}
     _, preds = read_lamp_outputs(out / "predictions.json")
     assert on_disk["metrics"] == pytest.approx(compute_metrics(style_ds.task, preds, style_ds.golds()))
@@ -67,6 +68,8 @@ def test_evaluate_writes_lamp_files(tiny_model, style_ds, tmp_path) -> None:
 
     details = read_details(out)
     assert [d["id"] for d in details] == [e.id for e in style_ds.examples]
+    # the files hold what the evaluation returned in memory
+    assert results.predictions == preds and json.loads(json.dumps(results.records)) == details
     for d in details:
         assert d["used_items"] == [11, 10]  # recency, 12 history items per user
         assert 0 < d["context_tokens"] < d["prompt_tokens"]

@@ -16,7 +16,7 @@ from personalize.methods import make_method
 from personalize.methods.e2p import E2PConfig
 from personalize.methods.persoma import PersomaConfig
 from personalize.methods.prompt import PromptConfig
-from personalize.methods.soft.features import FeatureBuilder, UserFeatures
+from personalize.methods.soft.features import ItemEmbeddings, MeanVector, UserFeatures
 from personalize.modeling import ADAPTER_CONFIG, ADAPTER_WEIGHTS, PersonalizedModel, SoftPromptLayout, embedding_norm
 from personalize.training import TrainConfig, train
 
@@ -225,16 +225,16 @@ def test_feature_builder_uses_embedding_cache(fake_encoder, tmp_path: Path) -> N
 
     ds = load_dataset("synthetic-style", "dev", n_users=2, examples_per_user=1)
     cache = EmbeddingCache("hashing", lambda: fake_encoder, root=tmp_path)
-    builder = FeatureBuilder("items", ds.task, cache, max_items=4)
+    builder = ItemEmbeddings(ds.task, cache, max_items=4)
     feats = builder(list(ds.profiles.values()))
     assert feats.items.shape == (2, 4, ENC_DIM) and feats.item_mask.sum().item() == 8
     calls = fake_encoder.calls
     cache.flush()  # what the end of a process does (atexit); small batches are written lazily
     fresh = EmbeddingCache("hashing", lambda: fake_encoder, root=tmp_path)  # a new process, same disk
-    again = FeatureBuilder("items", ds.task, fresh, max_items=4)(list(ds.profiles.values()))
+    again = ItemEmbeddings(ds.task, fresh, max_items=4)(list(ds.profiles.values()))
     assert fake_encoder.calls == calls and fresh.encoded == 0
     assert torch.equal(feats.items, again.items)
-    vector = FeatureBuilder("vector", ds.task, fresh, max_items=4)(list(ds.profiles.values())).vector
+    vector = MeanVector(ds.task, fresh, max_items=4)(list(ds.profiles.values())).vector
     assert torch.allclose(vector, feats.items.mean(1), atol=1e-6)
     assert len(list(tmp_path.glob("shard-*.npy"))) == 1
 

@@ -214,7 +214,7 @@ def test_compare_latency_is_interleaved_and_clean_on_an_idle_machine(monkeypatch
 
 
 def test_compare_latency_says_disturbed_and_out_of_bounds(monkeypatch) -> None:
-    from personalize.compare.runner import latency_note, table_cells
+    from personalize.compare.tables import latency_note, table_cells
 
     measured, _ = _fake_measure(monkeypatch, {"none": [576, 590, 570], "text-k4": [40, 41, 42], "e2p-1": [48, 49, 47],
                                               "xattn": [300, 301, 302]},

@@ -14,7 +14,8 @@ from personalize.data.tasks import get_task
 from personalize.evaluation import EvalOptions, evaluate
 from personalize.methods import make_method
 from personalize.methods.rag_prefix import RagPrefixConfig
-from personalize.methods.soft.features import FeatureBuilder, UserFeatures
+from personalize.methods.rag_prefix.features import RetrievedItems
+from personalize.methods.soft.features import UserFeatures
 from personalize.methods.xattn import XAttnConfig
 from personalize.modeling import PersonalizedModel
 
@@ -128,7 +129,7 @@ def test_retrieved_features_follow_the_query(fake_encoder) -> None:
     items = tuple({"id": str(i), "text": t} for i, t in enumerate(
         ["pizza night with friends", "marathon training run", "new python release", "rainy monday", "pizza oven delivered"]))
     profile = UserProfile("u", items)
-    builder = FeatureBuilder("retrieved", task, fake_encoder, max_items=2, retrieve_k=2)
+    builder = RetrievedItems(task, fake_encoder, max_items=2, retrieve_k=2)
     feats = builder([profile], ["best pizza in town"])
     assert feats.items.shape == (1, 2, fake_encoder.dim)
     expected = fake_encoder.encode(["pizza oven delivered", "pizza night with friends"])

@@ -70,14 +70,10 @@ def generate_for_user(
     decoding: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run ``method`` for one (profile, input) and return the answer with token accounting."""
-    from personalize.generation import DecodingConfig, generate
+    from personalize.evaluation.request import answer_request, prepare_request
+    from personalize.generation import DecodingConfig
     from personalize.models import load_base_model, load_encoder
-    from personalize.validation import (
-        check_device,
-        check_prompt_lengths,
-        clean_text,
-        context_length,
-    )
+    from personalize.validation import check_device, clean_text, context_length
 
     cfg = DecodingConfig.from_dict({k: v for k, v in (decoding or {}).items() if v is not None})  # before any load
     if isinstance(model, str):
@@ -90,18 +86,11 @@ def generate_for_user(
     loaded = load_base_model(model, dtype=dtype, device=device) if isinstance(model, str) else model
     method.setup(MethodContext(task=task, model=loaded.model, tokenizer=loaded.tokenizer, model_name=loaded.name,
                                encoder_factory=lambda: load_encoder(encoder, device=device)))
-    prepared = method.prepare([example], [profile])
-    limit = context_length(loaded.model)
-    if limit is not None:
-        check_prompt_lengths(["query"], list(prepared.prompt_tokens), limit, cfg.max_new_tokens or task.max_new_tokens)
-    with method.session(prepared):
-        answer = generate(
-            loaded.model, loaded.tokenizer,
-            input_ids=prepared.input_ids.to(loaded.device) if prepared.input_ids is not None else None,
-            inputs_embeds=prepared.inputs_embeds.to(loaded.device) if prepared.inputs_embeds is not None else None,
-            attention_mask=prepared.attention_mask.to(loaded.device),
-            decoding=cfg, max_new_tokens=cfg.max_new_tokens or task.max_new_tokens,
-        )[0]
+    max_new = cfg.max_new_tokens or task.max_new_tokens
+    request = prepare_request(method, [example], [profile], loaded.device, context=context_length(loaded.model),
+                              answer_room=max_new)
+    answer = answer_request(request, loaded, mode="generate", decoding=cfg, max_new_tokens=max_new).raws[0]
+    prepared = request.prepared
     prompt = loaded.tokenizer.decode(prepared.input_ids[0][prepared.attention_mask[0].bool()]) if prepared.input_ids is not None else None
     details = prepared.details[0] if prepared.details else {}
     return {

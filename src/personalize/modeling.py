@@ -30,21 +30,14 @@ from typing import Any
 import torch
 from torch import nn
 
-# Make sure every built-in adapter kind is registered.
-import personalize.methods.e2p  # noqa: E402,F401
-import personalize.methods.persoma  # noqa: E402,F401
-import personalize.methods.prompt  # noqa: E402,F401
-import personalize.methods.rag_prefix  # noqa: E402,F401
-import personalize.methods.xattn  # noqa: E402,F401
 from personalize.adapter_files import ADAPTER_CONFIG, ADAPTER_WEIGHTS, FORMAT_VERSION, read_adapter_config
-from personalize.data.tasks import TaskSpec
 from personalize.errors import ConfigError
 from personalize.generation import cache_argument
 from personalize.methods.soft.adapter import ADAPTERS, SoftTokenAdapter
 from personalize.methods.soft.config import SoftPrefixConfig
 from personalize.methods.soft.features import UserFeatures
+from personalize.methods.soft.layout import SoftPromptLayout  # noqa: F401 - re-exported: callers import it here
 from personalize.models.families import family_of
-from personalize.prompts import SOFT_SLOT, PromptBuilder, get_template
 
 
 def embedding_norm(model: nn.Module) -> float:
@@ -59,36 +52,6 @@ def embedding_norm(model: nn.Module) -> float:
         sample = torch.arange(0, weight.shape[0], max(1, weight.shape[0] // 8192), device=weight.device)
         vectors = embedding(sample).float()
     return float(vectors.norm(dim=-1).median())
-
-
-class SoftPromptLayout:
-    """Token ids before and after the soft tokens for each input, per ``placement``."""
-
-    def __init__(self, tokenizer: Any, task: TaskSpec, config: SoftPrefixConfig) -> None:
-        self.tokenizer, self.task, self.config = tokenizer, task, config
-        self.builder = PromptBuilder(tokenizer, get_template(task, config.template))
-
-    def split(self, input_text: str) -> tuple[list[int], list[int]]:
-        template = self.builder.template
-        placement = self.config.placement
-        if placement == "system":
-            rendered = (SOFT_SLOT, template.no_context.format(input=input_text))
-        elif placement == "before_input" and self.task.query_marker and self.task.query_marker in input_text:
-            marked = input_text.replace(self.task.query_marker, self.task.query_marker + SOFT_SLOT, 1)
-            rendered = (None, template.no_context.format(input=marked))
-        elif placement in ("user_start", "before_input"):
-            rendered = (None, SOFT_SLOT + template.no_context.format(input=input_text))
-        else:
-            raise ConfigError(f"unknown placement {placement!r}")
-        text = self.builder.wrap(rendered)
-        left, right = text.split(SOFT_SLOT, 1)
-        # BPE tokenizers attach a space to the word after it ("it: hello" -> "it", ":", " hello"):
-        # split after "it: " the space would become a token of its own and "hello" lose its
-        # space, so the prompt would differ from `none`'s by more than the soft tokens.
-        stripped = left.rstrip(" ")
-        left, right = stripped, left[len(stripped):] + right
-        encode = lambda s: self.tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
-        return encode(left), encode(right)
 
 
 @dataclass
@@ -116,7 +79,7 @@ class PersonalizedModel(nn.Module):
     Args:
         base: a causal LM (``transformers`` model); frozen here.
         adapter: the soft-token adapter (the only trainable module).
-        method: registry name of the adapter kind (``e2p``, ``persoma``, ``prompt``).
+        method: registry name of the soft-token method (``personalize methods`` lists them).
         base_name: the base model's id, recorded in and checked against saved adapters.
     """
 

@@ -36,6 +36,12 @@ class Registry(Generic[T]):
             return _add
         return _add(obj)
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (a plugin unloaded by a test); unknown names are ignored."""
+        key = name.lower()
+        self._items.pop(key, None)
+        self._display.pop(key, None)
+
     def get(self, name: str) -> T:
         key = name.lower()
         if key not in self._items:

@@ -7,8 +7,10 @@ memory, and writes ``comparison.json``, ``comparison.md``, two plots and a self-
 """
 
 from personalize.compare.config import ComparisonConfig, MethodSpec, load_comparison_config
+from personalize.compare.latency import measure_latency
 from personalize.compare.report import write_report
-from personalize.compare.runner import measure_latency, run_comparison, table_cells
+from personalize.compare.runner import run_comparison
+from personalize.compare.tables import table_cells
 
 __all__ = [
     "ComparisonConfig",

@@ -38,23 +38,16 @@ from typing import Any
 
 import torch
 
-from personalize.compare.runner import _inputs, history_dataset
+from personalize.compare.history import history_dataset
 from personalize.compare.timing import MARK, OK, LoadMonitor, judge_table, run_interleaved, spread, table_note, timing_cell
 from personalize.data.schema import PersonalizationDataset
+from personalize.evaluation.request import model_inputs, prepare_request
 from personalize.generation import SharedPrefixCache, cache_argument, output_cache, position_ids_from_mask
+from personalize.methods.registry import METHODS, bench_presets
 
-# name -> (method, settings); soft methods get an untrained adapter of these settings, placed
-# where the shipped LaMP-7 adapters put their tokens (right before the input text).
-_BEFORE_INPUT = {"placement": "before_input"}
-PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
-    "none": ("none", {"template": "system"}),
-    "text-k4": ("text", {"retriever": "bm25", "k": 4, "template": "system"}),
-    "e2p-1": ("e2p", {"num_tokens": 1, **_BEFORE_INPUT}),
-    "e2p-5": ("e2p", {"num_tokens": 5, **_BEFORE_INPUT}),
-    "persoma-4": ("persoma", {"num_tokens": 4, **_BEFORE_INPUT}),
-    "xattn": ("xattn", {"every_k_layers": 6}),
-    "rag-prefix-4": ("rag-prefix", {"num_tokens": 4, "retrieve_k": 8, **_BEFORE_INPUT}),
-}
+# preset name -> (method, settings), as each method's folder declares them (soft methods get an
+# untrained adapter of these settings)
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = bench_presets()
 
 
 @dataclass
@@ -69,10 +62,11 @@ class BenchOptions:
 
 
 def build_method(name: str, loaded: Any, task: Any, encoder_factory: Any, cache_root: str | None = None) -> Any:
-    """A set-up method for preset ``name`` (soft methods: an untrained adapter on ``loaded``)."""
+    """A set-up method for preset ``name`` (soft methods: an untrained adapter on ``loaded``);
+    with ``cache_root``, its per-user caches start empty there (a user never seen: cold)."""
+    from personalize.evaluation.soft_method import SoftPrefixMethod
     from personalize.methods import MethodContext, make_method
     from personalize.methods.soft.adapter import ADAPTERS
-    from personalize.methods.soft.method import SoftPrefixMethod
     from personalize.modeling import PersonalizedModel
 
     kind_name, settings = PRESETS[name]
@@ -88,25 +82,15 @@ def build_method(name: str, loaded: Any, task: Any, encoder_factory: Any, cache_
     else:
         method = make_method(kind_name, settings)
     method.setup(ctx)
-    if cache_root is not None:
-        _redirect_caches(method, cache_root)
+    if cache_root is not None and isinstance(method, SoftPrefixMethod):
+        method.start_cold(cache_root)
     return method
 
 
-def _redirect_caches(method: Any, root: str) -> None:
-    """Point a method's per-user caches at an empty folder (a user never seen: cold)."""
-    from personalize.encoding import EmbeddingCache
-
-    features = getattr(method, "features", None)
-    if features is not None and features.embedder is not None:
-        old = features.embedder
-        features.embedder = EmbeddingCache(old.name, old._factory, root=root)
-        features._memo.clear()
-        if getattr(features, "_retriever", None) is not None:
-            from personalize.retrieval import HistoryIndexStore, make_retriever
-
-            store = HistoryIndexStore(features.embedder, root=f"{root}/indexes", search_threads=1)
-            features._retriever = make_retriever("dense", embedder=features.embedder, index_store=store)
+def has_hooks(method: Any) -> bool:
+    """Whether ``method`` acts inside the base model (its forward time is not comparable by length,
+    and its prompt prefix may depend on the user)."""
+    return bool(getattr(getattr(method, "model", None), "has_hooks", False))
 
 
 def kv_cache_bytes(model: torch.nn.Module, prompt_tokens: int, dtype: torch.dtype) -> int:
@@ -134,11 +118,11 @@ def time_request(method: Any, loaded: Any, dataset: PersonalizationDataset, exam
 
     sync()
     start = time.perf_counter()
-    prepared = method.prepare(examples, [dataset.profile(e) for e in examples])
-    inputs = _inputs(prepared, device)
+    request = prepare_request(method, examples, [dataset.profile(e) for e in examples], device)
+    prepared, inputs = request.prepared, request.inputs
     sync()
     prepared_at = time.perf_counter()
-    with method.session(prepared):
+    with request.session():
         mask = inputs["attention_mask"]
         reused = prefix_cache.prefill(inputs, logits_to_keep=1) if prefix_cache is not None else None
         if reused is not None:
@@ -175,14 +159,13 @@ def time_request(method: Any, loaded: Any, dataset: PersonalizationDataset, exam
 def shared_prefix_cache(method: Any, loaded: Any, dataset: PersonalizationDataset, n: int = 8) -> SharedPrefixCache | None:
     """The prefix cache for ``method`` from its prompts for the first ``n`` examples, or ``None``
     when the method acts inside the base model (its prefix could depend on the user)."""
-    pm = getattr(method, "model", None)
-    if getattr(pm, "has_hooks", False):
+    if has_hooks(method):
         return None
     examples = dataset.examples[:n]
     samples = []
     for example in examples:
         prepared = method.prepare([example], [dataset.profile(example)])
-        samples.append(_inputs(prepared, loaded.device))
+        samples.append(model_inputs(prepared, loaded.device))
     with torch.inference_mode():
         return SharedPrefixCache.build(loaded.model, samples)
 
@@ -221,7 +204,7 @@ def run_bench(dataset: PersonalizationDataset, loaded: Any, encoder_factory: Any
             log(row)
         if options.cold:
             for name in options.methods:
-                if PRESETS[name][0] in ("none", "text"):
+                if METHODS.get(PRESETS[name][0]).family == "text":
                     continue  # text methods keep no per-user state beyond an in-memory BM25 index
                 cold_runs = []
                 for _ in range(max(1, options.repeats // 2)):
@@ -262,8 +245,6 @@ def judge_bench(section: list[dict[str, Any]], load: dict[str, Any] | None, meth
     """Judge one batch size's interleaved rows in place (each gets ``check``); the bounds check
     compares warm rows with warm rows and +prefix rows with +prefix rows, by the positions the
     forward computes (padded prompt minus the cached prefix), skipping methods with hooks."""
-    from personalize.compare.latency import has_hooks
-
     table = [{"name": f"{r['method']} {r['state']}", "spread": r["spread"], "state": r["state"],
               "tokens": r["padded_tokens"] - r.get("prefix_tokens", 0),
               "comparable": not has_hooks(methods[r["method"]])} for r in section]

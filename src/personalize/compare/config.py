@@ -24,7 +24,7 @@ A comparison file is JSON (or YAML, by its ``.yaml``/``.yml`` suffix)::
 Relative paths (``data``, ``adapter``) are relative to the working directory, as on the command
 line. Unknown keys are errors everywhere, naming the key.
 
-A soft-token method (``e2p``, ``persoma``, ``prompt``, ``xattn``, ``rag-prefix``) takes exactly one
+A soft-token method (``personalize methods`` lists them, family ``soft``) takes exactly one
 of ``adapter`` (a trained adapter folder) or ``train`` (the :class:`~personalize.training.TrainConfig`
 fields except ``data``, ``method`` and ``model``, which come from the comparison; its ``eval``
 defaults to the comparison's ``eval``). Other methods take neither.
@@ -216,9 +216,8 @@ def load_comparison_config(path: str | Path) -> ComparisonConfig:
 def is_soft_method(method: str) -> bool:
     """Whether registered method ``method`` is a soft-token method (evaluated from an adapter)."""
     from personalize.methods import METHODS
-    from personalize.methods.soft.method import SoftPrefixMethod
 
-    return isinstance(METHODS.get(method)({}), SoftPrefixMethod)
+    return METHODS.get(method).soft
 
 
 def validate_method(spec: MethodSpec, config: ComparisonConfig, where: str) -> None:

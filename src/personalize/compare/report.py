@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from personalize.compare.tables import MEASUREMENT_NOTES, latency_note, table_cells
+
 QUALITY_PLOT = "quality_vs_context.png"
 LATENCY_PLOT = "latency_vs_history.png"
 REPORT = "report.html"
@@ -205,7 +207,8 @@ def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def _read_predictions(out: Path, row: dict[str, Any]) -> dict[str, str]:
+def read_predictions(out: Path, row: dict[str, Any]) -> dict[str, str]:
+    """A finished comparison's answers of one row, from its run folder (``{}`` when unreadable)."""
     path = out / row.get("run_dir", f"runs/{row['name']}") / "predictions.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -215,8 +218,6 @@ def _read_predictions(out: Path, row: dict[str, Any]) -> dict[str, str]:
 
 
 def _table_html(rows: Sequence[dict[str, Any]]) -> str:
-    from personalize.compare.runner import table_cells
-
     headers, body = table_cells(rows)
     e = html.escape
     head = "".join(f"<th>{e(h)}</th>" for h in headers)
@@ -232,14 +233,14 @@ def _answer_html(answer: str | None) -> str:
     return html.escape(answer)
 
 
-def _samples_html(out: Path, rows: Sequence[dict[str, Any]], samples: Sequence[dict[str, Any]]) -> str:
+def _samples_html(rows: Sequence[dict[str, Any]], samples: Sequence[dict[str, Any]],
+                  predictions: dict[str, dict[str, str]]) -> str:
     e = html.escape
-    predictions = {row["name"]: _read_predictions(out, row) for row in rows}
     parts = []
     for sample in samples:
         sid = str(sample["id"])
         gold = sample.get("gold")
-        outputs = "\n".join(f"<tr><th>{e(row['name'])}</th><td>{_answer_html(predictions[row['name']].get(sid))}</td></tr>"
+        outputs = "\n".join(f"<tr><th>{e(row['name'])}</th><td>{_answer_html(predictions.get(row['name'], {}).get(sid))}</td></tr>"
                             for row in rows)
         history = sample.get("history_items")
         parts.append(
@@ -280,21 +281,23 @@ def _study_html(out: Path) -> str:
 
 
 def write_report(out_dir: str | Path, rows: Sequence[dict[str, Any]], samples: Sequence[dict[str, Any]],
-                 *, meta: dict[str, Any] | None = None) -> Path:
+                 *, meta: dict[str, Any] | None = None, predictions: dict[str, dict[str, str]] | None = None) -> Path:
     """Draw the two plots into ``out_dir`` and write ``out_dir/report.html``.
 
     Args:
         rows: the comparison rows (as :func:`personalize.compare.run_comparison` returns them).
-        samples: ``{"id", "user_id", "input", "gold", "history_items"}`` per example to show; each
-            method's answer is read from ``out_dir/<row's run_dir>/predictions.json``.
+        samples: ``{"id", "user_id", "input", "gold", "history_items"}`` per example to show.
+        predictions: row name -> example id -> answer, as the comparison holds them in memory;
+            ``None`` (a report drawn again later, e.g. by ``personalize study rank``): each
+            row's answers are read from ``out_dir/<row's run_dir>/predictions.json``.
         meta: the ``comparison.json`` record (title, data, model, baseline, provenance), optional.
 
     Returns:
         The path of ``report.html``.
     """
-    from personalize.compare.runner import MEASUREMENT_NOTES, latency_note
-
     out = Path(out_dir)
+    if predictions is None:
+        predictions = {row["name"]: read_predictions(out, row) for row in rows}
     out.mkdir(parents=True, exist_ok=True)
     quality = plot_quality_vs_context(rows, out / QUALITY_PLOT)
     latency = plot_latency_vs_history(rows, out / LATENCY_PLOT)
@@ -342,7 +345,7 @@ dashed: Pareto frontier of the model-based methods.</figcaption></figure>
 </div>
 <h2>Samples</h2>
 <p class="meta">The same examples for every method; answers as scored (after post-processing).</p>
-{_samples_html(out, rows, samples)}
+{_samples_html(rows, samples, predictions)}
 {_study_html(out)}
 <h2>What is measured</h2>
 <dl>

@@ -1,6 +1,9 @@
-"""Run a method over a dataset, score it with the task's official metrics, write result files.
+"""Run a method over a dataset and score it with the task's official metrics; write the result
+files as a separate step (:meth:`Evaluation.write`).
 
-Output folder:
+:func:`evaluate` returns an :class:`Evaluation`: the ``results.json`` record, the predictions and
+the per-example records, all in memory, so that callers (the comparison, the trainer's dev
+evaluation, the paraphraser) continue from them without reading files back. Output folder:
 - ``predictions.json``: LaMP format ``{"task", "golds": [{"id", "output"}]}``;
 - ``results.json``: metrics, token accounting, speed, every setting, seed, versions, git commit;
 - ``details.jsonl``: one line per example (raw output, tokens, history items used).
@@ -12,6 +15,7 @@ import json
 import random
 import re
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,11 +28,45 @@ from personalize.data.schema import PersonalizationDataset
 from personalize.data.tasks import TaskSpec
 from personalize.errors import ConfigError
 from personalize.evaluation.provenance import git_commit, machine, now_iso, package_versions
-from personalize.generation import DecodingConfig, generate, label_token_ids, score_labels
+from personalize.evaluation.request import answer_request, prepare_request
+from personalize.generation import DecodingConfig, label_token_ids
 from personalize.io import staged
 from personalize.methods.base import Method, MethodContext
 from personalize.metrics import compute_metrics
 from personalize.validation import check_prompt_lengths, context_length, warn
+
+
+@dataclass
+class Evaluation(Mapping[str, Any]):
+    """One evaluation, in memory; as a mapping it reads as its ``results`` record.
+
+    Attributes:
+        results: the ``results.json`` record (metrics, token accounting, speed, settings, provenance).
+        predictions: example id -> the answer as scored (after post-processing), in dataset order.
+        records: one ``details.jsonl`` record per example (raw output, tokens, history items used).
+        probabilities: example id -> P(positive label), for tasks that rank (else empty).
+        task: the evaluated task (names the ``predictions.json`` file's task).
+    """
+
+    results: dict[str, Any]
+    predictions: dict[str, str]
+    records: list[dict[str, Any]]
+    probabilities: dict[str, float]
+    task: TaskSpec
+
+    def __getitem__(self, key: str) -> Any:
+        return self.results[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def write(self, out_dir: str | Path) -> Path:
+        """Write ``predictions.json``, ``details.jsonl`` and ``results.json`` into ``out_dir``."""
+        write_eval_files(Path(out_dir), self.task, self.predictions, self.records, self.results)
+        return Path(out_dir)
 
 
 @dataclass(frozen=True)
@@ -125,16 +163,16 @@ def evaluate(
     encoder_factory: Any = None,
     show_progress: bool = True,
     extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Evaluate ``method`` on every example of ``dataset``.
+) -> Evaluation:
+    """Evaluate ``method`` on every example of ``dataset``, in memory.
 
     Args:
         model: a :class:`personalize.models.LoadedModel` (``None`` for model-free methods).
-        out_dir: where to write the result files (``None``: write nothing).
+        out_dir: shorthand for ``evaluate(...).write(out_dir)`` (``None``: write nothing).
         extra: additional fields recorded in ``results.json`` (e.g. the data path, ``--limit``).
 
     Returns:
-        The ``results.json`` record.
+        The :class:`Evaluation` (results record, predictions, per-example records).
     """
     options = options or EvalOptions()
     task = dataset.task
@@ -187,23 +225,12 @@ def evaluate(
                         probabilities[e.id] = record["p_positive"] = float(prob)
                     records.append(record)
             else:
-                prepared = method.prepare(batch, profiles)
-                if context is not None:
-                    check_prompt_lengths([e.id for e in batch], list(prepared.prompt_tokens), context, answer_room)
-                device = model.device
-                inputs = {
-                    "attention_mask": prepared.attention_mask.to(device),
-                    "input_ids": prepared.input_ids.to(device) if prepared.input_ids is not None else None,
-                    "inputs_embeds": prepared.inputs_embeds.to(device) if prepared.inputs_embeds is not None else None,
-                }
-                with method.session(prepared):
-                    if mode == "score":
-                        scores = score_labels(ctx.model, label_ids=label_ids, pad_token_id=model.tokenizer.pad_token_id, **inputs)
-                        raws = [task.labels[i] for i in scores.argmax(-1).tolist()]
-                        answers = raws
-                    else:
-                        raws = generate(ctx.model, model.tokenizer, decoding=options.decoding, max_new_tokens=max_new, **inputs)
-                        answers = [normalise_answer(r, task) for r in raws]
+                request = prepare_request(method, batch, profiles, model.device, context=context, answer_room=answer_room)
+                prepared = request.prepared
+                answered = answer_request(request, model, mode=mode, decoding=options.decoding, max_new_tokens=max_new,
+                                  labels=task.labels, label_ids=label_ids)
+                raws, scores = answered.raws, answered.scores
+                answers = raws if mode == "score" else [normalise_answer(r, task) for r in raws]
                 for i, e in enumerate(batch):
                     predictions[e.id] = answers[i]
                     record = {
@@ -266,9 +293,10 @@ def evaluate(
     if results["prompts_over_budget"]:
         warn(f"{results['prompts_over_budget']} of {len(records)} prompts exceed the prompt token budget because "
              "their input alone is longer (the input is never cut); counted as prompts_over_budget in the results")
+    evaluation = Evaluation(results, predictions, records, probabilities, task)
     if out_dir is not None:
-        write_eval_files(Path(out_dir), task, predictions, records, results)
-    return results
+        evaluation.write(out_dir)
+    return evaluation
 
 
 def write_eval_files(out: Path, task: TaskSpec, predictions: dict[str, str], records: list[dict[str, Any]],

@@ -1,30 +1,14 @@
-"""Personalization methods, registered by name."""
+"""Personalization methods, one folder each, registered by name in :data:`METHODS`.
 
-from personalize.methods.base import (
-    METHODS,
-    Method,
-    MethodContext,
-    PreparedBatch,
-    left_pad,
-    make_method,
-    register_method,
-)
-from personalize.methods.reference import ConstantMethod, CopyMethod, UserMajorityMethod
-from personalize.methods.reference.recommenders import RECOMMENDERS
-from personalize.methods.soft.method import SoftPrefixMethod
-from personalize.methods.text import TextMethod
+See :mod:`personalize.methods.registry` for how a folder (or a plugin) registers a method. This
+package imports nothing heavy: the interface (:mod:`personalize.methods.base`, which needs torch)
+loads on first use of its names.
+"""
 
-register_method("none", TextMethod, {"k": 0})
-register_method("text", TextMethod)
-register_method("copy", CopyMethod)
-register_method("user-majority", UserMajorityMethod)
-register_method("constant", ConstantMethod)
-# Recommender baselines for (user, item) tasks (MovieLens): global-mean, user-mean, item-mean,
-# like-rate, like-rate-item, bias, mf.
-for _name, _cls in RECOMMENDERS.items():
-    register_method(_name, _cls)
-# Soft-token methods: evaluated from a trained adapter (`--adapter DIR`), trained by `personalize train`.
-for _name in ("e2p", "persoma", "prompt", "xattn", "rag-prefix"):
-    register_method(_name, SoftPrefixMethod)
+from personalize.methods.registry import METHODS, MethodInfo, lazy_exports, register_method
 
-__all__ = ["METHODS", "Method", "MethodContext", "PreparedBatch", "left_pad", "make_method", "register_method"]
+__getattr__ = lazy_exports(__name__, {name: "personalize.methods.base" for name in (
+    "Method", "MethodContext", "PreparedBatch", "left_pad", "make_method")})
+
+__all__ = ["METHODS", "Method", "MethodContext", "MethodInfo", "PreparedBatch", "left_pad", "make_method",
+           "register_method"]

@@ -20,7 +20,7 @@ from personalize.config import JsonConfig
 from personalize.data.schema import Example, UserProfile
 from personalize.data.tasks import TaskSpec
 from personalize.errors import ConfigError
-from personalize.registry import Registry
+from personalize.methods.registry import METHODS
 
 
 @dataclass
@@ -63,7 +63,8 @@ class PreparedBatch:
 
 
 class Method(ABC):
-    """Base class; subclasses set ``name`` and ``config_class`` and are registered in ``METHODS``."""
+    """Base class; subclasses set ``config_class``; a method folder registers them by name
+    (:func:`personalize.methods.registry.register_method`), and :func:`make_method` sets ``name``."""
 
     name: str = ""
     config_class: type[JsonConfig]
@@ -109,27 +110,23 @@ class Method(ABC):
         """Model inputs for the batch, or ``None`` for model-free methods."""
 
 
-METHODS: Registry[Callable[[dict[str, Any]], Method]] = Registry("method")
-
-
-def register_method(name: str, cls: type[Method], fixed: dict[str, Any] | None = None) -> None:
-    """Register ``cls`` under ``name``; ``fixed`` pins config fields (e.g. ``none`` is text with k=0)."""
-
-    def factory(overrides: dict[str, Any]) -> Method:
-        clash = {k: v for k, v in overrides.items() if k in (fixed or {}) and v != fixed[k]}
-        if clash:
-            raise ConfigError(f"method {name!r} fixes {fixed}; it cannot take {clash}")
-        merged = {**overrides, **(fixed or {})}
-        method = cls(cls.config_class.from_dict(merged, source=f"method {name!r} settings"))
-        method.name = name
-        return method
-
-    METHODS.register(name, factory)
-
-
 def make_method(name: str, settings: dict[str, Any] | None = None) -> Method:
-    """Build a registered method from its settings (unknown settings are errors)."""
-    return METHODS.get(name)(dict(settings or {}))
+    """Build a registered method from its settings (unknown settings are errors).
+
+    The registry entry's ``fixed`` fields pin config values (e.g. ``none`` is ``text`` with
+    k=0); soft-token methods are all served by
+    :class:`~personalize.evaluation.soft_method.SoftPrefixMethod` (their kind is loaded when set up).
+    """
+    info = METHODS.get(name)
+    overrides = dict(settings or {})
+    fixed = dict(info.fixed)
+    clash = {k: v for k, v in overrides.items() if k in fixed and v != fixed[k]}
+    if clash:
+        raise ConfigError(f"method {name!r} fixes {fixed}; it cannot take {clash}")
+    cls: type[Method] = info.method_class()
+    method = cls(cls.config_class.from_dict({**overrides, **fixed}, source=f"method {name!r} settings"))
+    method.name = name
+    return method
 
 
 def left_pad(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.LongTensor, torch.LongTensor]:

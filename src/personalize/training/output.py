@@ -59,7 +59,7 @@ def guard_output(train: F) -> F:
     @functools.wraps(train)
     def guarded(config: Any, out_dir: str | Path, *args: Any, resume: bool = False, replace: bool = False,
                 **kwargs: Any) -> Any:
-        from personalize.modeling import ADAPTERS  # importing modeling registers every adapter kind
+        from personalize.methods.soft.adapter import ADAPTERS
         from personalize.validation import check_device
 
         if kwargs.get("loaded_model") is None:

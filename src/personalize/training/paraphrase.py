@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +59,6 @@ class ModelParaphraser:
     def __call__(self, prompts: list[str]) -> list[str]:
         from personalize.evaluation.harness import EvalOptions, evaluate
         from personalize.methods.base import make_method
-        from personalize.metrics import read_lamp_outputs
 
         keys = [_key(p) for p in prompts]
         pending = sorted({key: p for key, p in zip(keys, prompts) if key not in self.cache}.items())
@@ -70,10 +68,8 @@ class ModelParaphraser:
             examples = [Example(id=key, user_id="_", input=prompt, output=None) for key, prompt in part]
             dataset = PersonalizationDataset(self.task, "paraphrase", examples, {"_": UserProfile("_", ())},
                                              source="profile paraphrases")
-            with tempfile.TemporaryDirectory() as tmp:
-                evaluate(make_method("none"), dataset, model=self.loaded, options=options, out_dir=tmp,
-                         show_progress=self.show_progress)
-                _, answers = read_lamp_outputs(Path(tmp) / "predictions.json")
+            answers = evaluate(make_method("none"), dataset, model=self.loaded, options=options,
+                               show_progress=self.show_progress).predictions
             with self.path.open("a", encoding="utf-8") as fh:
                 for key, _ in part:
                     self.cache[key] = answers[key]

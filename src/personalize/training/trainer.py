@@ -48,7 +48,7 @@ class TrainConfig(JsonConfig):
     """Everything a training run depends on (saved as ``train_config.json``).
 
     Attributes:
-        method: ``e2p``, ``persoma`` or ``prompt`` (the non-personalized control).
+        method: a soft-token method (``personalize methods`` lists them, family ``soft``).
         adapter: the method's settings (e.g. ``{"num_tokens": 1, "placement": "user_start"}``).
         data / task: the data source and task, as for ``personalize eval``.
         max_train_examples / dev_limit: N examples of train / dev (``None``: all), a seeded sample
@@ -238,9 +238,9 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
     """
     from personalize.data.augment import NEEDS_PARAPHRASER, augment, check_augment
     from personalize.data.loading import load_dataset
-    from personalize.methods.soft.adapter import ADAPTERS
-    from personalize.methods.soft.method import SoftPrefixMethod, make_feature_builder
-    from personalize.modeling import PersonalizedModel, SoftPromptLayout
+    from personalize.evaluation.soft_method import SoftPrefixMethod
+    from personalize.methods.soft.adapter import ADAPTERS, make_feature_builder
+    from personalize.modeling import PersonalizedModel
     from personalize.models import load_base_model
 
     check_augment(config.augment)
@@ -285,7 +285,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
     if config.init_adapter and not resume:
         _init_from(model, config.init_adapter, loaded.name)
     model.to(loaded.device)
-    layout = SoftPromptLayout(tokenizer, task, adapter_config)
+    layout = kind.layout(tokenizer, task, adapter_config)  # where this method's tokens go
     eos = tokenizer.eos_token_id
 
     def tokenized(dataset):
@@ -301,7 +301,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
     dev_examples, dev_splits, dev_targets = tokenized(dev_ds)
     # the same dev answers with another user's history: the personalization gap of each epoch
     other_dev = None
-    if features.kind != "none" and len({e.user_id for e in dev_examples}) >= 2:
+    if features.reads_profile and len({e.user_id for e in dev_examples}) >= 2:
         from personalize.data.ablation import shuffle_profiles
 
         other_dev = shuffle_profiles(dev_ds, config.seed)
@@ -388,7 +388,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
         dev = None
         if config.dev_eval:
             dev = evaluate(SoftPrefixMethod.from_model(model), dev_ds, model=loaded, options=options,
-                           out_dir=out / "dev-last", show_progress=show_progress)
+                           show_progress=show_progress)
+            dev.write(out / "dev-last")
         if config.select_on == "dev_loss":
             value, lower_better = dev_loss, True
         else:

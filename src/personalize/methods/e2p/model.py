@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 
-from personalize.methods.soft.adapter import ADAPTERS, AdapterKind, SoftTokenAdapter
+from personalize.methods.soft.adapter import SoftMethodKind, SoftTokenAdapter
 from personalize.methods.soft.config import SoftPrefixConfig
-from personalize.methods.soft.features import UserFeatures
+from personalize.methods.soft.features import JoinedText, MeanVector, UserFeatures
 from personalize.methods.soft.layers import PrefixProjector
 
 
@@ -31,16 +32,11 @@ class E2PConfig(SoftPrefixConfig):
     dropout: float = 0.0
 
 
-def feature_kind_of(config: E2PConfig) -> str:
-    return "vector" if config.user_vector == "mean" else "concat"
-
-
 class E2PAdapter(SoftTokenAdapter):
     """``[batch, encoder_dim]`` user vector -> ``[batch, N, hidden]``."""
 
     def __init__(self, config: E2PConfig, hidden_size: int, encoder_dim: int, embed_norm: float) -> None:
         super().__init__(config, hidden_size, embed_norm)
-        self.feature_kind = feature_kind_of(config)
         self.projector = PrefixProjector(encoder_dim, config.mlp_hidden, hidden_size, config.num_tokens, config.dropout,
                                          zero_init=config.user_init == "zero")
 
@@ -49,4 +45,10 @@ class E2PAdapter(SoftTokenAdapter):
         return self.projector(features.vector)
 
 
-ADAPTERS.register("e2p", AdapterKind(E2PConfig, E2PAdapter, "user vector -> MLP -> N soft tokens", feature_kind_of))
+def user_vector(config: E2PConfig, task: Any, embedder: Callable[[], Any]) -> MeanVector:
+    """One vector per user: the mean of the item embeddings, or the embedding of the joined texts."""
+    builder = MeanVector if config.user_vector == "mean" else JoinedText
+    return builder(task, embedder(), config.max_items)
+
+
+KIND = SoftMethodKind(E2PConfig, E2PAdapter, user_vector)

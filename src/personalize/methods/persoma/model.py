@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 
-from personalize.methods.soft.adapter import ADAPTERS, AdapterKind, SoftTokenAdapter
+from personalize.methods.soft.adapter import SoftMethodKind, SoftTokenAdapter
 from personalize.methods.soft.config import SoftPrefixConfig
-from personalize.methods.soft.features import UserFeatures
+from personalize.methods.soft.features import ItemEmbeddings, UserFeatures
 from personalize.methods.soft.layers import MLPAdapter, PerceiverResampler, zero_user_weights
 
 
@@ -37,8 +38,6 @@ class PersomaConfig(SoftPrefixConfig):
 class PersomaAdapter(SoftTokenAdapter):
     """``[batch, items, encoder_dim]`` (+ mask) -> ``[batch, N, hidden]``."""
 
-    feature_kind = "items"
-
     def __init__(self, config: PersomaConfig, hidden_size: int, encoder_dim: int, embed_norm: float) -> None:
         super().__init__(config, hidden_size, embed_norm)
         if config.resampler == "perceiver":
@@ -53,5 +52,9 @@ class PersomaAdapter(SoftTokenAdapter):
         return self.resampler(features.items, features.item_mask)
 
 
-ADAPTERS.register("persoma", AdapterKind(PersomaConfig, PersomaAdapter, "items -> Perceiver/MLP resampler -> N soft tokens",
-                                          lambda config: "items"))
+def item_embeddings(config: PersomaConfig, task: Any, embedder: Callable[[], Any]) -> ItemEmbeddings:
+    """Each of the user's ``max_items`` most recent items, embedded separately."""
+    return ItemEmbeddings(task, embedder(), config.max_items)
+
+
+KIND = SoftMethodKind(PersomaConfig, PersomaAdapter, item_embeddings)

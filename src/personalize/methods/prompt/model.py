@@ -6,14 +6,16 @@ output style) rather than personalization. It has the same N, placement and trai
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
-from personalize.methods.soft.adapter import ADAPTERS, AdapterKind, SoftTokenAdapter
+from personalize.methods.soft.adapter import SoftMethodKind, SoftTokenAdapter
 from personalize.methods.soft.config import SoftPrefixConfig
-from personalize.methods.soft.features import UserFeatures
+from personalize.methods.soft.features import FeatureBuilder, UserFeatures
 
 
 @dataclass(frozen=True)
@@ -24,8 +26,6 @@ class PromptConfig(SoftPrefixConfig):
 class PromptAdapter(SoftTokenAdapter):
     """No input -> ``[batch, N, hidden]`` (the same tokens for every row)."""
 
-    feature_kind = "none"
-
     def __init__(self, config: PromptConfig, hidden_size: int, encoder_dim: int, embed_norm: float) -> None:
         super().__init__(config, hidden_size, embed_norm)
         self.tokens = nn.Parameter(torch.randn(config.num_tokens, hidden_size))
@@ -34,5 +34,9 @@ class PromptAdapter(SoftTokenAdapter):
         return self.tokens.unsqueeze(0).expand(features.batch_size, -1, -1)
 
 
-ADAPTERS.register("prompt", AdapterKind(PromptConfig, PromptAdapter, "N learned tokens, no user input (control)",
-                                        lambda config: "none"))
+def no_user(config: PromptConfig, task: Any, embedder: Callable[[], Any]) -> FeatureBuilder:
+    """The control reads nothing of the user (and loads no encoder)."""
+    return FeatureBuilder(task)
+
+
+KIND = SoftMethodKind(PromptConfig, PromptAdapter, no_user)

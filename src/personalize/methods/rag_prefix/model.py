@@ -5,10 +5,13 @@ soft tokens. The prefix is query-aware, and its cost is bounded by k however lon
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from personalize.methods.persoma.model import PersomaAdapter, PersomaConfig
-from personalize.methods.soft.adapter import ADAPTERS, AdapterKind
+from personalize.methods.rag_prefix.features import RetrievedItems
+from personalize.methods.soft.adapter import SoftMethodKind
 
 
 @dataclass(frozen=True)
@@ -18,5 +21,9 @@ class RagPrefixConfig(PersomaConfig):
     retrieve_k: int = 8
 
 
-ADAPTERS.register("rag-prefix", AdapterKind(RagPrefixConfig, PersomaAdapter, "retrieved items -> resampler -> N soft tokens",
-                                            lambda config: "retrieved"))
+def retrieved_items(config: RagPrefixConfig, task: Any, embedder: Callable[[], Any]) -> RetrievedItems:
+    """The ``retrieve_k`` history items most similar to the current input."""
+    return RetrievedItems(task, embedder(), config.max_items, retrieve_k=config.retrieve_k)
+
+
+KIND = SoftMethodKind(RagPrefixConfig, PersomaAdapter, retrieved_items)

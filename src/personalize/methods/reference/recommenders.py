@@ -293,13 +293,3 @@ def _train_mf(settings: MFSettings, stats: TrainStats) -> Any:
     scorer.train(data, TrainingOptions(rng=settings.seed))
     return scorer
 
-
-RECOMMENDERS: dict[str, type[RecommenderBaseline]] = {
-    "global-mean": GlobalMean,
-    "user-mean": UserMean,
-    "item-mean": ItemMean,
-    "like-rate": LikeRate,
-    "like-rate-item": LikeRateItem,
-    "bias": DampedBias,
-    "mf": LensKitMF,
-}

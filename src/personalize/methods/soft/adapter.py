@@ -1,4 +1,4 @@
-"""The trainable adapter of soft-token methods, and the registry of adapter kinds.
+"""The trainable adapter of soft-token methods, and the kind that declares one such method.
 
 Every soft-token method builds one ``SoftTokenAdapter``: an ``nn.Module`` that maps
 :class:`UserFeatures` to soft tokens ``[batch, N, hidden]``. The frozen base model never holds
@@ -15,16 +15,17 @@ from typing import Any
 import torch
 from torch import nn
 
+from personalize.data.tasks import TaskSpec
+from personalize.errors import ConfigError
+from personalize.methods.registry import METHODS
 from personalize.methods.soft.config import SoftPrefixConfig
-from personalize.methods.soft.features import FeatureKind, UserFeatures
+from personalize.methods.soft.features import FeatureBuilder, UserFeatures
 from personalize.methods.soft.layers import NormMatch
-from personalize.registry import Registry
+from personalize.methods.soft.layout import SoftPromptLayout
 
 
 class SoftTokenAdapter(nn.Module):
     """Base class: ``forward(features) -> [batch, N, hidden]``, norm-matched."""
-
-    feature_kind: FeatureKind = "none"
 
     def __init__(self, config: SoftPrefixConfig, hidden_size: int, embed_norm: float) -> None:
         super().__init__()
@@ -75,13 +76,56 @@ def _lora_hook(update: nn.Module, is_active: Callable[[], bool]):
 
 
 @dataclass(frozen=True)
-class AdapterKind:
-    """How to build one method's adapter from its config."""
+class SoftMethodKind:
+    """Everything that defines one soft-token method, declared once in its folder (its
+    ``model.py``) and registered by its ``__init__`` with ``family="soft"``.
+
+    Attributes:
+        config_class: its settings (a :class:`SoftPrefixConfig` subclass).
+        build: its module: ``(config, hidden size, encoder dim, embedding norm) -> adapter``.
+        features: how it reads a user: ``(config, task, embedder factory) -> FeatureBuilder``;
+            the factory returns the on-disk embedding cache of ``config.encoder`` (call it only
+            when the builder encodes anything).
+        layout: where its tokens go: ``(tokenizer, task, config) -> layout`` with
+            ``split(input) -> (prefix ids, suffix ids)``; default: by ``config.placement``.
+    """
 
     config_class: type[SoftPrefixConfig]
-    build: Callable[[SoftPrefixConfig, int, int, float], SoftTokenAdapter]  # (cfg, hidden, encoder_dim, norm)
-    description: str
-    feature_kind: Callable[[SoftPrefixConfig], FeatureKind]  # what the adapter reads of a user
+    build: Callable[[SoftPrefixConfig, int, int, float], SoftTokenAdapter]
+    features: Callable[[SoftPrefixConfig, TaskSpec, Callable[[], Any]], FeatureBuilder]
+    layout: Callable[[Any, TaskSpec, SoftPrefixConfig], SoftPromptLayout] = SoftPromptLayout
 
 
-ADAPTERS: Registry[AdapterKind] = Registry("soft-token method")
+class SoftMethods:
+    """The soft-token methods of :data:`~personalize.methods.registry.METHODS`, by name -> kind."""
+
+    kind = "soft-token method"
+
+    def get(self, name: str) -> SoftMethodKind:
+        if name not in METHODS or not METHODS.get(name).soft:
+            raise ConfigError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
+        kind = METHODS.get(name).load()
+        if not isinstance(kind, SoftMethodKind):
+            raise ConfigError(f"soft-token method {name!r}: {METHODS.get(name).target} is not a SoftMethodKind")
+        return kind
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in METHODS and METHODS.get(name).soft
+
+    def names(self) -> list[str]:
+        return METHODS.names(family="soft")
+
+
+ADAPTERS = SoftMethods()
+
+
+def make_feature_builder(method: str, config: Any, task: Any) -> FeatureBuilder:
+    """The feature builder that ``method`` with ``config`` reads users with (its kind says which),
+    over the on-disk embedding cache of ``config.encoder``."""
+    from personalize.encoding import EmbeddingCache
+    from personalize.models import load_encoder
+
+    def embedder() -> EmbeddingCache:
+        return EmbeddingCache(config.encoder, lambda: load_encoder(config.encoder))
+
+    return ADAPTERS.get(method).features(config, task, embedder)

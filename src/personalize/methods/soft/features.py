@@ -1,10 +1,13 @@
-"""User features for soft-token adapters, from cached sentence embeddings of history items."""
+"""User features for soft-token adapters, from cached sentence embeddings of history items.
+
+A method's kind names its builder (:class:`~personalize.methods.soft.adapter.SoftMethodKind`);
+the shared ones are here.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
@@ -12,8 +15,6 @@ import torch
 from personalize.data.schema import UserProfile
 from personalize.data.tasks import TaskSpec
 from personalize.retrieval.base import encoded_text, texts_digest
-
-FeatureKind = Literal["none", "vector", "concat", "items", "retrieved"]
 
 
 @dataclass
@@ -38,78 +39,113 @@ class UserFeatures:
 
 
 class FeatureBuilder:
-    """Turns profiles into :class:`UserFeatures` through an :class:`EmbeddingCache`.
+    """What a soft-token method reads of a batch of users: profiles -> :class:`UserFeatures`.
 
-    ``kind``: ``none`` (control), ``vector`` (mean of the item embeddings), ``concat`` (the
-    embedding of all item texts joined; the encoder truncates long ones), ``items`` (each of the
-    ``max_items`` most recent items), ``retrieved`` (the ``retrieve_k`` items most similar to the
-    current input, best first: query-aware, and bounded however long the history).
+    Each method's folder says which builder it uses (its kind's ``features``); the builders
+    here cover the built-in methods, and a method that reads users another way brings its own
+    subclass (rag-prefix's retrieval lives in its folder). This base reads nothing: the control.
+
+    Args:
+        task: the task (which item fields make an item's text).
+        embedder: an :class:`~personalize.encoding.EmbeddingCache` (or anything with
+            ``encode(texts) -> [n, dim]``, ``dim`` and ``name``); ``None`` for builders that read nothing.
+        max_items: at most this many history items, the most recent ones (``None``: all).
+    """
+
+    kind: str = "none"  # recorded in results; "none": reads no user (what the ablations skip)
+
+    def __init__(self, task: TaskSpec, embedder: object | None = None, max_items: int | None = None) -> None:
+        self.task, self.embedder, self.max_items = task, embedder, max_items
+
+    @property
+    def reads_profile(self) -> bool:
+        return self.kind != "none"
+
+    def precompute(self, profiles: Sequence[UserProfile]) -> None:
+        """Encode what ``profiles`` will need in one pass (batched, cached on disk); nothing here."""
+
+    def fresh(self, embedder: object, root: str | None = None) -> FeatureBuilder:
+        """The same builder over another ``embedder`` with nothing memoised (a user never seen);
+        a builder with files of its own (indexes) keeps them under ``root``."""
+        return type(self)(self.task, embedder, self.max_items)
+
+    def __call__(self, profiles: Sequence[UserProfile], queries: Sequence[str] | None = None) -> UserFeatures:
+        """Features for a batch; ``queries`` (the current inputs) serve query-aware builders."""
+        return UserFeatures(len(profiles))
+
+
+class ItemEmbeddings(FeatureBuilder):
+    """Each of the ``max_items`` most recent items: ``items [B, I, dim]`` + ``item_mask [B, I]``.
+
     Per-user results are memoised in memory, keyed on the texts the adapter reads (not on the
     user id: one user may appear with different histories), so an epoch costs no encoding after
     the first.
     """
 
-    def __init__(self, kind: FeatureKind, task: TaskSpec, embedder: object | None, max_items: int | None,
-                 retrieve_k: int | None = None, retriever: object | None = None) -> None:
-        self.kind, self.task, self.embedder, self.max_items = kind, task, embedder, max_items
-        self.retrieve_k = retrieve_k
+    kind = "items"
+
+    def __init__(self, task: TaskSpec, embedder: object | None = None, max_items: int | None = None) -> None:
+        super().__init__(task, embedder, max_items)
         self._memo: dict[str, np.ndarray] = {}  # texts_digest of a user's texts -> their feature
-        self._retriever = retriever
-        if kind == "retrieved" and retriever is None:
-            from personalize.retrieval import HistoryIndexStore, make_retriever
 
-            store = HistoryIndexStore(embedder, search_threads=1) if hasattr(embedder, "name") else None
-            self._retriever = make_retriever("dense", embedder=embedder, index_store=store)
-
-    def _texts(self, profile: UserProfile) -> list[str]:
-        items = profile.items if self.max_items is None or self.kind == "retrieved" else profile.items[-self.max_items :]
+    def texts(self, profile: UserProfile) -> list[str]:
+        items = profile.items if self.max_items is None else profile.items[-self.max_items :]
         return [encoded_text(item, self.task) for item in items]
 
+    def user_value(self, texts: list[str]) -> np.ndarray:
+        """``[items, dim]`` for this builder from the user's item texts; subclasses reduce it (a
+        mean, one joined text)."""
+        return self.embedder.encode(texts)
+
     def _user(self, profile: UserProfile) -> np.ndarray:
-        texts = self._texts(profile)
+        texts = self.texts(profile)
         key = texts_digest(texts)
         if key not in self._memo:
-            if self.kind == "concat":
-                value = self.embedder.encode([" ".join(texts)])[0]
-            else:
-                value = self.embedder.encode(texts)
-                if self.kind == "vector":
-                    value = value.mean(0) if len(value) else np.zeros(self.embedder.dim, np.float32)
-            self._memo[key] = value
+            self._memo[key] = self.user_value(texts)
         return self._memo[key]
 
     def precompute(self, profiles: Sequence[UserProfile]) -> None:
-        """Encode every history item of ``profiles`` in one pass (batched, cached on disk)."""
-        if self.kind == "none" or self.embedder is None:
+        if self.embedder is None:
             return
-        texts = sorted({t for p in profiles for t in self._texts(p)})
+        texts = sorted({t for p in profiles for t in self.texts(p)})
         if texts:
             self.embedder.encode(texts, show_progress=len(texts) > 2000)
 
-    def _retrieved(self, profile: UserProfile, query: str) -> np.ndarray:
-        order = self._retriever.retrieve(query, profile, self.retrieve_k or 8, self.task)
-        texts = [encoded_text(profile.items[i], self.task) for i in order]
-        return self.embedder.encode(texts) if texts else np.zeros((0, self.embedder.dim), np.float32)
+    def __call__(self, profiles: Sequence[UserProfile], queries: Sequence[str] | None = None) -> UserFeatures:
+        return stack_items([self._user(p) for p in profiles], self.embedder.dim)
+
+
+class MeanVector(ItemEmbeddings):
+    """One vector per user, the mean of the item embeddings: ``vector [B, dim]`` (E2P's default)."""
+
+    kind = "vector"
+
+    def user_value(self, texts: list[str]) -> np.ndarray:
+        value = self.embedder.encode(texts)
+        return value.mean(0) if len(value) else np.zeros(self.embedder.dim, np.float32)
 
     def __call__(self, profiles: Sequence[UserProfile], queries: Sequence[str] | None = None) -> UserFeatures:
-        """Features for a batch; ``queries`` (the current inputs) are needed by ``retrieved``."""
-        batch = len(profiles)
-        if self.kind == "none":
-            return UserFeatures(batch)
-        if self.kind == "retrieved":
-            if queries is None:
-                raise ValueError("retrieved features need the current inputs as queries")
-            values = [self._retrieved(p, q) for p, q in zip(profiles, queries)]
-        else:
-            values = [self._user(p) for p in profiles]
-        if self.kind in ("vector", "concat"):
-            return UserFeatures(batch, vector=torch.from_numpy(np.stack(values)).float())
-        width = max(1, max(len(v) for v in values))
-        dim = values[0].shape[-1] if len(values[0]) else self.embedder.dim
-        items = torch.zeros(batch, width, dim)
-        mask = torch.zeros(batch, width, dtype=torch.long)
-        for row, v in enumerate(values):
-            if len(v):
-                items[row, : len(v)] = torch.from_numpy(np.asarray(v))
-                mask[row, : len(v)] = 1
-        return UserFeatures(batch, items=items, item_mask=mask)
+        return UserFeatures(len(profiles), vector=torch.from_numpy(np.stack([self._user(p) for p in profiles])).float())
+
+
+class JoinedText(MeanVector):
+    """One vector per user, the embedding of all item texts joined (the encoder truncates long ones)."""
+
+    kind = "concat"
+
+    def user_value(self, texts: list[str]) -> np.ndarray:
+        return self.embedder.encode([" ".join(texts)])[0]
+
+
+def stack_items(values: Sequence[np.ndarray], dim: int) -> UserFeatures:
+    """Per-user ``[items_u, dim]`` arrays -> zero-padded ``items [B, I, dim]`` + ``item_mask [B, I]``."""
+    batch = len(values)
+    width = max(1, max(len(v) for v in values))
+    dim = values[0].shape[-1] if len(values[0]) else dim
+    items = torch.zeros(batch, width, dim)
+    mask = torch.zeros(batch, width, dtype=torch.long)
+    for row, v in enumerate(values):
+        if len(v):
+            items[row, : len(v)] = torch.from_numpy(np.asarray(v))
+            mask[row, : len(v)] = 1
+    return UserFeatures(batch, items=items, item_mask=mask)

@@ -21,9 +21,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from personalize.methods.soft.adapter import ADAPTERS, AdapterKind, SoftTokenAdapter
+from personalize.methods.soft.adapter import SoftMethodKind, SoftTokenAdapter
 from personalize.methods.soft.config import SoftPrefixConfig
-from personalize.methods.soft.features import UserFeatures
+from personalize.methods.soft.features import ItemEmbeddings, UserFeatures
 from personalize.methods.soft.layers import PerceiverResampler
 from personalize.models.llm import decoder_layers
 
@@ -70,8 +70,6 @@ class GatedCrossAttentionBlock(nn.Module):
 
 class XAttnAdapter(SoftTokenAdapter):
     """Memory projector + gated cross-attention blocks (built in :meth:`attach`)."""
-
-    feature_kind = "items"
 
     def __init__(self, config: XAttnConfig, hidden_size: int, encoder_dim: int, embed_norm: float) -> None:
         super().__init__(config, hidden_size, embed_norm)
@@ -135,5 +133,9 @@ def _block_hook(block: GatedCrossAttentionBlock, is_active: Callable[[], bool], 
     return hook
 
 
-ADAPTERS.register("xattn", AdapterKind(XAttnConfig, XAttnAdapter, "gated cross-attention to the user's memory bank",
-                                       lambda config: "items"))
+def memory_items(config: XAttnConfig, task: Any, embedder: Callable[[], Any]) -> ItemEmbeddings:
+    """The memory bank's items: the user's ``max_items`` most recent, embedded separately."""
+    return ItemEmbeddings(task, embedder(), config.max_items)
+
+
+KIND = SoftMethodKind(XAttnConfig, XAttnAdapter, memory_items)

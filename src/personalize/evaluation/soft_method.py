@@ -1,4 +1,10 @@
-"""Soft-token methods in the evaluation harness: a trained adapter on the frozen base model."""
+"""Soft-token methods in the evaluation harness: a trained adapter on the frozen base model.
+
+Every soft-token method is served by :class:`SoftPrefixMethod`; what differs between them (its
+config, adapter, feature builder and layout) is its kind, in its folder. The registry names this
+class by a string (:data:`personalize.methods.registry.SOFT_METHOD_CLASS`), so that the methods
+layer never imports the modeling layer above it.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,8 @@ from personalize.config import JsonConfig
 from personalize.data.schema import Example, UserProfile
 from personalize.errors import ConfigError
 from personalize.methods.base import Method, MethodContext, PreparedBatch
-from personalize.methods.soft.features import FeatureBuilder
+from personalize.methods.soft.adapter import ADAPTERS, make_feature_builder
+from personalize.modeling import PersonalizedModel, read_adapter_config
 
 
 @dataclass(frozen=True)
@@ -20,19 +27,6 @@ class SoftMethodSettings(JsonConfig):
     """``adapter``: folder of a saved adapter (``adapter_config.json`` + weights)."""
 
     adapter: str | None = None
-
-
-def make_feature_builder(method: str, config: Any, task: Any) -> FeatureBuilder:
-    """The feature builder that ``method`` with ``config`` needs, over the on-disk embedding cache."""
-    from personalize.encoding import EmbeddingCache
-    from personalize.methods.soft.adapter import ADAPTERS
-    from personalize.models import load_encoder
-
-    kind = ADAPTERS.get(method).feature_kind(config)
-    embedder = None
-    if kind != "none":
-        embedder = EmbeddingCache(config.encoder, lambda: load_encoder(config.encoder))
-    return FeatureBuilder(kind, task, embedder, config.max_items, retrieve_k=getattr(config, "retrieve_k", None))
 
 
 class SoftPrefixMethod(Method):
@@ -53,8 +47,6 @@ class SoftPrefixMethod(Method):
 
     def setup(self, ctx: MethodContext) -> None:
         super().setup(ctx)
-        from personalize.modeling import PersonalizedModel, SoftPromptLayout, read_adapter_config
-
         if self.model is None:
             if not self.config.adapter:
                 raise ConfigError(f"method {self.name!r} needs a trained adapter: --adapter DIR (train one with `personalize train`)")
@@ -64,7 +56,7 @@ class SoftPrefixMethod(Method):
             self.model = PersonalizedModel.from_pretrained(ctx.model, self.config.adapter, base_name=ctx.model_name)
             self.model.to(next(ctx.model.parameters()).device)
         self.model.eval()
-        self.layout = SoftPromptLayout(ctx.tokenizer, ctx.task, self.model.config)
+        self.layout = ADAPTERS.get(self.model.method).layout(ctx.tokenizer, ctx.task, self.model.config)
         self.features = make_feature_builder(self.model.method, self.model.config, ctx.task)
 
     @property
@@ -75,11 +67,25 @@ class SoftPrefixMethod(Method):
     def reads_profile(self) -> bool:
         # known once set up; the control (``prompt``) reads no user features
         features = getattr(self, "features", None)
-        return features.kind != "none" if features is not None else self.name != "prompt"
+        if features is not None:
+            return features.reads_profile
+        return self.name != "prompt"
 
     def describe(self) -> dict[str, Any]:
         return {"method": self.name, "config": self.config.to_dict(),
                 "adapter_config": self.model.adapter_config() if self.model is not None else None}
+
+    def start_cold(self, cache_root: str) -> None:
+        """Forget every user: features over an empty embedding cache (and index store) in
+        ``cache_root``, nothing memoised, so that the next request pays for encoding the
+        history (``personalize bench``'s cold rows)."""
+        from personalize.encoding import EmbeddingCache
+
+        old = self.features.embedder
+        if old is None:
+            return
+        # the same (already loaded) encoder, over an empty cache
+        self.features = self.features.fresh(EmbeddingCache(old.name, lambda: old.encoder, root=cache_root), cache_root)
 
     def session(self, prepared: PreparedBatch | None = None):
         return self.model.active(prepared.state if prepared is not None else None)

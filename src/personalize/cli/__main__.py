@@ -1,0 +1,5 @@
+"""``python -m personalize.cli``."""
+
+from personalize.cli import main
+
+main()
