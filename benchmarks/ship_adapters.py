@@ -15,7 +15,8 @@ from pathlib import Path
 
 def ship(run: Path, target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
-    if not (run / "train_summary.json").exists():
+    cfg = json.loads((run / "train_config.json").read_text())
+    if not (run / "train_summary.json").exists() or cfg.get("init_adapter") or cfg.get("stop_after_epochs"):
         return ship_stopped(run, target)
     for name in ("adapter_config.json", "adapter_model.safetensors", "train_summary.json"):
         shutil.copy2(run / name, target / name)
@@ -62,7 +63,8 @@ def ship(run: Path, target: Path) -> None:
 
 
 def ship_stopped(run: Path, target: Path) -> None:
-    """A run stopped before its last epoch (no train_summary.json): ship its best adapter so far,
+    """A run stopped before its last epoch (no train_summary.json), or trained in stages (init_adapter) or
+    for part of a schedule (stop_after_epochs): ship its best adapter,
     and say so, with the per-epoch log of this run and of the run it continued (init_adapter)."""
     for name in ("adapter_config.json", "adapter_model.safetensors"):
         shutil.copy2(run / name, target / name)
@@ -79,14 +81,16 @@ def ship_stopped(run: Path, target: Path) -> None:
     for stage in reversed(runs):
         stage_cfg = json.loads((stage / "train_config.json").read_text())
         log = [json.loads(line) for line in (stage / "train_log.jsonl").read_text().splitlines()]
-        stopped = len(log) < stage_cfg["epochs"]
+        planned = stage_cfg.get("stop_after_epochs") or stage_cfg["epochs"]
+        stopped = len(log) < planned
         command = (f"personalize train --method {stage_cfg['method']} --data '{stage_cfg['data']}' "
                    f"--epochs {stage_cfg['epochs']} --lr {stage_cfg['lr']} --dev-limit {stage_cfg['dev_limit']} "
                    f"--patience {stage_cfg['patience']} --no-dev-eval --settings '{adapter}'"
                    + (" --compile" if stage_cfg.get("compile") else "")
+                   + (f" --stop-after {stage_cfg['stop_after_epochs']}" if stage_cfg.get("stop_after_epochs") else "")
                    + (" --init-adapter <previous stage>" if stage_cfg.get("init_adapter") else "") + " --out OUT")
         lines += ["```bash", command, "```", "",
-                  f"{len(log)} of {stage_cfg['epochs']} epochs" + (" (*stopped*)" if stopped else "") + ", "
+                  f"{len(log)} of {planned} epochs" + (" (*stopped*)" if stopped else "") + ", "
                   f"{sum(e['seconds'] for e in log):.0f} s (2-core CPU shared with other training runs):", ""]
         for entry in log:
             other = entry.get("dev_loss_other_user")
@@ -94,7 +98,10 @@ def ship_stopped(run: Path, target: Path) -> None:
                          + (f", with another user's history {other:.3f} (gap {other - entry['dev_loss']:+.3f})"
                             if other is not None else ""))
         lines.append("")
-    summary = {"method": cfg["method"], "task": "synthetic-style", "stopped_early": True,
+    summary = {"method": cfg["method"], "task": "synthetic-style",
+               "stopped_early": any(len((r / "train_log.jsonl").read_text().splitlines())
+                                    < (json.loads((r / "train_config.json").read_text()).get("stop_after_epochs")
+                                       or json.loads((r / "train_config.json").read_text())["epochs"]) for r in runs),
                "train_seconds": round(sum(sum(json.loads(line)["seconds"] for line in (r / "train_log.jsonl").read_text().splitlines())
                                           for r in runs), 1),
                "epochs_run": sum(len((r / "train_log.jsonl").read_text().splitlines()) for r in runs),
