@@ -26,6 +26,9 @@ order=(e2p1-base e2p1-zero-init e2p1-lr3e-3 e2p1-no-norm-match e2p5-base e2p1-be
 [ $# -gt 0 ] && order=("$@")
 # the reference: the frozen model with the same prompt and no soft token
 [ -f "$out/none/own/results.json" ] || $pz eval --method none --data "$data" --split test --limit 64 --out "$out/none/own"
+# and the old recipe trained longer: the shipped E2P-1 (6 epochs at lr 1e-2, no LoRA)
+[ -f "$out/shipped-e2p-1-6ep/own/results.json" ] || $pz eval --adapter adapters/synthetic-style-e2p-1 --data "$data" \
+  --split test --limit 64 --out "$out/shipped-e2p-1-6ep/own"
 for name in "${order[@]}"; do
   dir="$out/$name"
   # shellcheck disable=SC2086
