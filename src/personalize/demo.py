@@ -57,10 +57,14 @@ def demo_config(quick: bool = False) -> dict[str, Any]:
         "methods": [
             {"name": "none", "method": "none", "settings": {"template": "system"}},
             {"name": "text-k4", "method": "text", "settings": {"retriever": "recency", "k": 4, "template": "system"}},
-            {"name": "e2p-1", "method": "e2p", "adapter": shipped_adapter("synthetic-style-e2p-1"),
-             "control": "control-prompt-1"},
+            # E2P with a shared rank-8 LoRA: the LoRA learns the task (shared by all users), so the
+            # soft token only has to carry the user; its control is the same LoRA with a soft prompt
+            {"name": "e2p-1-lora", "method": "e2p", "adapter": shipped_adapter("synthetic-style-e2p-1-lora8"),
+             "control": "control-prompt-1-lora"},
             {"name": "persoma-4", "method": "persoma", "adapter": shipped_adapter("synthetic-style-persoma-4"),
              "control": "control-prompt-1"},
+            {"name": "control-prompt-1-lora", "method": "prompt",
+             "adapter": shipped_adapter("synthetic-style-prompt-1-lora8")},
             {"name": "control-prompt-1", "method": "prompt", "adapter": shipped_adapter("synthetic-style-prompt-1")},
         ],
     }
@@ -92,7 +96,8 @@ def run_demo(out: Path = Path("runs/demo"), quick: bool = False, console: Consol
         f"  1. training at work: E2P (1 soft token, {ENCODER} user vectors) from scratch for {training.epochs} "
         f"epoch on {training.max_train_examples} examples,\n"
         "     SmolLM2-135M-Instruct frozen; its dev loss with the user's own history and with another user's;\n"
-        "  2. none, text (4 history items in the prompt) and the shipped E2P-1, PERSOMA-4 and soft-prompt control\n"
+        "  2. none, text (4 history items in the prompt) and the shipped E2P-1 (+ a shared LoRA), PERSOMA-4 and\n"
+        "     their soft-prompt controls (the same LoRA / none)\n"
         f"     on {config.limit} test examples of held-out users, again with another user's history; the table "
         "splits\n     task adaptation (− none) from personalization (− control, own − other), user-level 95% "
         "intervals.\n"
