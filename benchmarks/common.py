@@ -59,6 +59,16 @@ class TrainBench:
         if self._state["device"].type == "cuda":
             torch.cuda.synchronize(self._state["device"])
 
+    def timed(self, fn: Callable[[], Any]) -> Callable[[int], float]:
+        """``fn`` as a :func:`run_interleaved` task: seconds of one call, device-synchronised."""
+        def run(_pass: int) -> float:
+            self.sync()
+            start = time.perf_counter()
+            fn()
+            self.sync()
+            return time.perf_counter() - start
+        return run
+
 
 def train_bench(loaded: Any, *, method: str = "e2p", num_tokens: int = 1, batch: int = 8, tokens: int = 100,
                 answer: int = 30, compile: bool = False, encoder_dim: int = 384, seed: int = 0) -> TrainBench:

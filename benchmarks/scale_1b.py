@@ -30,7 +30,6 @@ import argparse
 import gc
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -62,18 +61,9 @@ def measure_training(loaded: Any, args: argparse.Namespace) -> dict[str, Any]:
     bench = train_bench(loaded, method="e2p", num_tokens=1, batch=args.train_batch, tokens=args.train_tokens,
                         answer=args.train_answer)
 
-    def timed(fn: Any) -> Any:
-        def run(_pass: int) -> float:
-            bench.sync()
-            start = time.perf_counter()
-            fn()
-            bench.sync()
-            return time.perf_counter() - start
-        return run
-
     scope = reset_peak_memory(loaded.device)
     with LoadMonitor() as monitor:
-        runs = run_interleaved({"forward": timed(bench.forward_only), "train": timed(bench.train_step)}, args.repeats)
+        runs = run_interleaved({"forward": bench.timed(bench.forward_only), "train": bench.timed(bench.train_step)}, args.repeats)
     memory = peak_memory(loaded.device)
     spreads = {name: spread(values) for name, values in runs.items()}
     verdict = assess(spreads, monitor.load)

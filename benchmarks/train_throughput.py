@@ -69,17 +69,8 @@ def main() -> None:
         return
     real_tokens = bench.real_tokens
 
-    def timed(fn: Any) -> Any:
-        def run(_pass: int) -> float:
-            bench.sync()
-            start = time.perf_counter()
-            fn()
-            bench.sync()
-            return time.perf_counter() - start
-        return run
-
     with LoadMonitor() as monitor:  # forward and train step interleaved: load lands on both alike
-        runs = run_interleaved({"forward": timed(bench.forward_only), "train": timed(bench.train_step)}, args.repeats)
+        runs = run_interleaved({"forward": bench.timed(bench.forward_only), "train": bench.timed(bench.train_step)}, args.repeats)
         compiled_time = compile_seconds = None
         if bench.compiled.enabled:
             bench.use_compiled()
