@@ -262,7 +262,8 @@ def test_zero_user_init_is_refused_where_there_is_no_user_projection() -> None:
 
 
 def test_stop_after_runs_part_of_the_schedule(steerable_tiny_model, tmp_path) -> None:
-    summary = train(_probe_config(epochs=6, stop_after_epochs=2), tmp_path / "run")
+    summary = train(_probe_config(epochs=6, stop_after_epochs=2), tmp_path / "run", loaded_model=steerable_tiny_model,
+                    show_progress=False)
     assert summary["epochs_run"] == 2 and len(_log(tmp_path / "run")) == 2
     with pytest.raises(ConfigError, match="stop_after_epochs"):
         _probe_config(stop_after_epochs=0)
