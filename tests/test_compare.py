@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -56,8 +55,9 @@ def compared(tmp_path_factory: pytest.TempPathFactory, tiny_model):
     out = tmp_path_factory.mktemp("compare") / "out"
     encoder = HashingEncoder()
     with pytest.MonkeyPatch.context() as mp:
-        if "PERSONALIZE_HOME" not in os.environ:
-            mp.setenv("PERSONALIZE_HOME", str(tmp_path_factory.getbasetemp() / "personalize_home"))
+        # the hashing encoder stands in under MiniLM's name: its vectors get a cache of their own,
+        # never the real one (CI's PERSONALIZE_HOME), where MiniLM's integration tests read
+        mp.setenv("PERSONALIZE_HOME", str(tmp_path_factory.mktemp("compare-home")))
         mp.setattr("personalize.models.load_encoder", lambda name="minilm-l6", device="auto": encoder)
 
         def refuse(*args, **kwargs):
