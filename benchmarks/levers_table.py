@@ -8,6 +8,7 @@ repeats a word 3-gram, or is more than 1.5x the gold's length in words: the thre
 seen in E2P's outputs ("HAGER: HAGER:", a continuation after the answer, invented words).
 
     python benchmarks/levers_table.py runs/levers-synthetic [--json OUT.json]
+    python benchmarks/levers_table.py runs/style-recipe --data n_users=480   # benchmarks/style_recipe.sh
 """
 
 from __future__ import annotations
@@ -74,8 +75,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--data", default="", help="changes to the data options, e.g. n_users=480")
     args = parser.parse_args()
-    test = load_synthetic("synthetic-style", split="test", **DATA).examples
+    data = dict(DATA)
+    for option in filter(None, args.data.split(",")):
+        key, _, value = option.partition("=")
+        if key not in data:
+            parser.error(f"--data: unknown option {key!r} (known: {', '.join(data)})")
+        data[key] = type(data[key])(value)
+    test = load_synthetic("synthetic-style", split="test", **data).examples
     golds = {e.id: e.output for e in test}
     owner = {e.id: e.owner for e in test}
     rows = [r for run in sorted(p for p in args.root.iterdir() if p.is_dir()) if (r := row(run, golds, owner))]
@@ -96,7 +104,7 @@ def main() -> None:
                  *(cell(a) for a in ATTRIBUTES), cell("degenerate"), cell("rouge-1", "{:.3f}")]
         print("| " + " | ".join(cells) + " |")
     print("\nAttributes, degenerate and rouge-1: own history / another user's (one derangement), "
-          "64 test examples of held-out users, plain greedy.\n")
+          "the --limit test examples (a seeded sample spread over the held-out users), plain greedy.\n")
     print("Own minus another user's history, user-level bootstrap 95%:\n")
     for r in rows:
         if r["own_minus_other"]:

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Issue "personalization that shows": the recipe found by benchmarks/soft_levers_synthetic.sh (a
+# shared rank-8 LoRA beside the user's soft tokens, lr 3e-3), given more training users and steps.
+# synthetic-style with 480 users split by user: 288 train users (1152 examples), 96 dev, 96 test
+# users whose style combinations never occur in training. Every run gets the same budget (2 epochs,
+# the epoch kept by teacher-forced dev loss over a sample spread across dev users), then is scored
+# with plain greedy decoding on 96 test examples (a seeded sample spread over the test users), with
+# each user's own history and with another user's.
+#   bash benchmarks/style_recipe.sh [OUT=runs/style-recipe] [RUN...]   (default: all, in this order)
+#   python benchmarks/levers_table.py runs/style-recipe --data n_users=480     # the table
+set -euo pipefail
+out="${1:-runs/style-recipe}"; shift || true
+pz="${PERSONALIZE:-.venv/bin/personalize}"
+data="synthetic-style:seed=0,n_users=480,items_per_user=16,examples_per_user=4,split_by=user"
+limit=96
+common=(--data "$data" --epochs 2 --dev-limit 32 --no-dev-eval --patience 10 --encoder char-ngrams --lr 3e-3)
+declare -A runs=(
+  [e2p1-lora8]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8}"
+  [prompt1-lora8]="--method prompt --num-tokens 1 --settings {\"lora_rank\":8}"
+  [persoma4-lora8]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8}"
+)
+order=(e2p1-lora8 prompt1-lora8 persoma4-lora8)
+[ $# -gt 0 ] && order=("$@")
+[ -f "$out/none/own/results.json" ] || $pz eval --method none --data "$data" --split test --limit $limit --out "$out/none/own"
+for name in "${order[@]}"; do
+  dir="$out/$name"
+  # shellcheck disable=SC2086
+  [ -f "$dir/train/adapter_model.safetensors" ] || $pz train "${common[@]}" ${runs[$name]} --out "$dir/train"
+  for side in own other; do
+    flag=(); [ "$side" = other ] && flag=(--shuffle-profiles)
+    grep -q '"method": "prompt"' "$dir/train/adapter_config.json" && [ "$side" = other ] && continue
+    [ -f "$dir/$side/results.json" ] || $pz eval --adapter "$dir/train" --data "$data" --split test --limit $limit \
+      --out "$dir/$side" "${flag[@]}"
+  done
+done
