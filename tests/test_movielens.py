@@ -452,3 +452,24 @@ def test_real_tallrec_split_and_rules(shared_data: Path) -> None:
     auc = {m: evaluate(make_method(m), test, show_progress=False)["metrics"]["auc"] for m in ("like-rate", "like-rate-item")}
     assert round(auc["like-rate"], 3) == 0.726  # TALLRec's share-of-liked rule, no training
     assert abs(auc["like-rate-item"] - 0.761) < 0.005  # + the movie's like rate; ours 0.763
+
+
+def test_comparison_quotes_gains_in_auc_with_user_level_intervals(ml_folder: Path, tmp_path: Path, tiny_model) -> None:
+    from personalize.compare import ComparisonConfig, run_comparison
+    from personalize.compare.tables import table_cells
+
+    config = ComparisonConfig.from_dict({
+        "name": "ml-tiny", "data": f"{ml_folder}:protocol=time", "task": "movielens-like", "split": "test",
+        "eval": {"mode": "score", "batch_size": 8}, "baseline": "text-k2",
+        "methods": [{"name": "none", "method": "none"}, {"name": "like-rate", "method": "like-rate"},
+                    {"name": "text-k2", "method": "text", "settings": {"k": 2, "retriever": "recency"}}],
+        "shuffled_ablation": True, "derangements": 2, "latency_examples": 1, "latency_new_tokens": 1,
+        "latency_repeats": 1, "history_lengths": [], "report_samples": 0,
+    })
+    rows = {r["name"]: r for r in run_comparison(config, tmp_path / "out", loaded_model=tiny_model, show_progress=False)}
+    text = rows["text-k2"]
+    for gain in (text["vs_none"], text["user_gain"]):
+        assert gain["metric"] == "auc" and gain["low"] <= gain["difference"] <= gain["high"]
+        assert gain["users"] == N_USERS and gain["by_metric"]["auc"]["ours"] == pytest.approx(text["metrics"]["auc"])
+    headers, _ = table_cells(list(rows.values()))
+    assert "− none (adaptation) (auc)" in headers and "own − other user's history (auc; > 0: own helps)" in headers

@@ -4,6 +4,7 @@ fail when the user stops reaching the model."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +126,46 @@ def test_paired_gain_averages_several_references(tiny_model) -> None:
     gains = paired_gain(dataset.task, right, [right, wrong], user_of)
     assert gains["accuracy"]["difference"] == pytest.approx(0.5)
     assert gains["accuracy"]["ours"] == 1.0 and gains["accuracy"]["theirs"] == pytest.approx(0.5)
+
+
+def test_auc_gain_matches_sklearn_and_resamples_users() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from personalize.evaluation.gains import auc_gain
+
+    rng = np.random.default_rng(0)
+    users = [f"u{k}" for k in range(8) for _ in range(25)]
+    positive = rng.random(200) < 0.5
+    informative = positive + rng.normal(0, 0.8, 200)  # ranks the positives higher
+    noise = [rng.random(200), rng.random(200)]
+    stats = auc_gain(positive, informative, noise, users, seed=0)
+    assert stats["ours"] == pytest.approx(roc_auc_score(positive, informative))
+    assert stats["theirs"] == pytest.approx(roc_auc_score(positive, np.mean(noise, axis=0)))
+    assert stats["difference"] == pytest.approx(stats["ours"] - stats["theirs"])
+    assert 0 < stats["low"] < stats["difference"] < stats["high"] and stats["users"] == 8
+    same = auc_gain(positive, informative, [informative], users)
+    assert same["difference"] == same["low"] == same["high"] == 0.0
+    # one user's scores help, seven users' do not: the users decide the interval, not the 200 examples
+    one_user = np.where(np.asarray(users) == "u0", informative, noise[0])
+    assert auc_gain(positive, one_user, [noise[0]], users)["low"] <= 0.0
+
+
+def test_paired_gain_adds_auc_where_the_task_ranks() -> None:
+    from personalize.evaluation.gains import headline, with_probabilities
+
+    dataset = load_dataset("synthetic-pref:n_users=6,examples_per_user=4", "dev")
+    task = replace(dataset.task, positive_label=dataset.task.labels[0])
+    golds = dataset.golds()
+    scores = per_example_scores(task, golds, golds)
+    sure = {i: float(g == task.positive_label) for i, g in golds.items()}
+    unsure = {i: 0.5 for i in golds}
+    user_of = {e.id: e.owner for e in dataset.examples}
+    gains = paired_gain(task, with_probabilities(task, scores, sure, golds), [with_probabilities(task, scores, unsure, golds)], user_of)
+    assert gains["auc"]["ours"] == 1.0 and gains["auc"]["theirs"] == 0.5 and headline(task, gains) == "auc"
+    # a run without a probability for every example: no AUC, the primary metric is quoted
+    partial = with_probabilities(task, scores, {i: 0.5 for i in list(golds)[1:]}, golds)
+    assert "auc" not in paired_gain(task, partial, [partial], user_of)
+    assert headline(task, paired_gain(task, partial, [partial], user_of)) == "accuracy"
 
 
 # ----------------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ def row_differences(rows: list[dict[str, Any]], scores: dict[str, dict[str, dict
                      dataset: PersonalizationDataset) -> None:
     """Each model row minus ``none`` (what it adds at all: task adaptation for a control) and minus
     its ``control`` row (what reading the user adds at the same size), user-level intervals."""
-    from personalize.evaluation.gains import paired_gain
+    from personalize.evaluation.gains import headline, paired_gain
 
     user_of = {e.id: e.owner for e in dataset.examples}
     task = dataset.task
@@ -53,8 +53,10 @@ def row_differences(rows: list[dict[str, Any]], scores: dict[str, dict[str, dict
         row["vs_none"] = row["vs_control"] = None
         if none_row and row["name"] != none_row and row["kind"] != "reference":
             gains = paired_gain(task, scores[row["name"]], [scores[none_row]], user_of, seed=config.eval.seed)
-            row["vs_none"] = {"reference": none_row, **gains[task.primary_metric], "by_metric": gains}
+            row["vs_none"] = {"reference": none_row, "metric": headline(task, gains), **gains[headline(task, gains)],
+                            "by_metric": gains}
         control = controls.get(row["name"])
         if control:
             gains = paired_gain(task, scores[row["name"]], [scores[control]], user_of, seed=config.eval.seed)
-            row["vs_control"] = {"reference": control, **gains[task.primary_metric], "by_metric": gains}
+            row["vs_control"] = {"reference": control, "metric": headline(task, gains), **gains[headline(task, gains)],
+                            "by_metric": gains}

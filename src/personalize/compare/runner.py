@@ -55,7 +55,7 @@ def _user_gain(method: Any, dataset: PersonalizationDataset, loaded: Any, config
     (:func:`personalize.evaluation.gains.paired_gain`)."""
     from personalize.data.ablation import shuffle_profiles
     from personalize.evaluation import evaluate
-    from personalize.evaluation.gains import paired_gain
+    from personalize.evaluation.gains import headline, paired_gain, with_probabilities
     from personalize.metrics import per_example_scores
 
     seed = config.eval.seed
@@ -68,12 +68,14 @@ def _user_gain(method: Any, dataset: PersonalizationDataset, loaded: Any, config
                             extra={"comparison": config.name, "row": target.name, "limit": limit,
                                    "encoder": config.encoder, "shuffle_profiles": True, "derangement_seed": seed + k})
         shuffled.write(target)
-        others.append(per_example_scores(dataset.task, shuffled.predictions, golds))
+        others.append(with_probabilities(dataset.task, per_example_scores(dataset.task, shuffled.predictions, golds),
+                                         shuffled.probabilities, golds))
         dirs.append(target.name)
     user_of = {e.id: e.owner for e in dataset.examples}
     gains = paired_gain(dataset.task, own_scores, others, user_of, seed=seed)
     task = dataset.task
-    return {"metric": task.primary_metric, "higher_is_better": task.higher_is_better, **gains[task.primary_metric],
+    metric = headline(task, gains)
+    return {"metric": metric, "higher_is_better": task.higher_is_better, **gains[metric],
             "by_metric": gains, "derangements": config.derangements, "interval": "user-level bootstrap 95%",
             "run_dirs": dirs}
 
@@ -120,6 +122,7 @@ def run_comparison(
     from personalize.compare.report import write_report
     from personalize.data.loading import load_dataset
     from personalize.evaluation import evaluate
+    from personalize.evaluation.gains import with_probabilities
     from personalize.evaluation.provenance import git_commit, machine, now_iso, package_versions
     from personalize.methods import make_method
     from personalize.metrics import per_example_scores
@@ -130,6 +133,7 @@ def run_comparison(
     if limit is not None and limit < 1:
         raise ConfigError(f"limit must be positive, got {limit}")
     dataset = load_dataset(config.data, config.split, config.task).limit(limit, sample=config.limit_sample)
+    golds = dataset.golds()
     if len(dataset) == 0:
         raise ConfigError(f"no examples in {dataset.source} ({config.split})")
     check_adapters(config)
@@ -175,7 +179,8 @@ def run_comparison(
         if method.needs_model:
             timed[spec.name] = method  # kept set up: the latency columns are measured interleaved below
         memory = peak_memory(device)
-        scores[spec.name] = per_example_scores(dataset.task, results.predictions, dataset.golds())
+        scores[spec.name] = with_probabilities(dataset.task, per_example_scores(dataset.task, results.predictions, golds),
+                                               results.probabilities, golds)
         user_gain = None
         if config.shuffled_ablation and method.reads_profile:
             say(f"  the same with another user's history ({config.derangements} derangements)")

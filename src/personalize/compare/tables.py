@@ -73,7 +73,9 @@ def table_cells(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[st
     if gains:  # every row's gain is in the task's primary metric; for an error (MAE) lower is better
         helps = ">" if gains[0].get("higher_is_better", True) else "<"
         ablation_header = [f"own − other user's history ({gains[0]['metric']}; {helps} 0: own helps)"]
-    difference_headers = [f"{title} ({primary})" for _, title in differences]
+    # a gain is quoted in AUC where the task ranks (every row gave probabilities), else the primary metric
+    quoted = {key: next((row[key].get("metric", primary) for row in rows if row.get(key)), primary) for key, _ in differences}
+    difference_headers = [f"{title} ({quoted[key]})" for key, title in differences]
     checked = any(row.get("latency") for row in rows)
     headers = ["method", *metrics, *difference_headers, *ablation_header, "context tok", "compression",
                "trainable params", "train s", "TTFT ms", "prepare ms", "decode tok/s",
@@ -85,8 +87,8 @@ def table_cells(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[st
         body.append([
             row["name"],
             *[fmt_cell(row["metrics"].get(m), 4) for m in metrics],
-            *[fmt_interval(row.get(key)) for key, _ in differences],
-            *([fmt_interval(gain)] if ablated else []),
+            *[fmt_interval(row.get(key), quoted[key]) for key, _ in differences],
+            *([fmt_interval(gain, gains[0]["metric"])] if ablated else []),
             fmt_cell(row["mean_context_tokens"], 1),
             fmt_cell(row["compression_ratio"], 1, suffix="×"),
             fmt_cell(row["trainable_parameters"], thousands=True),
@@ -121,10 +123,12 @@ def latency_note(rows: Sequence[dict[str, Any]]) -> str | None:
     return table_note(latency["table"], latency["load"], passes=latency["passes"])
 
 
-def fmt_interval(gain: dict[str, Any] | None) -> str:
+def fmt_interval(gain: dict[str, Any] | None, column_metric: str | None = None) -> str:
+    """``+d [low, high]``; the gain's metric named when it is not the column's."""
     if not gain:
         return "–"
-    return f"{gain['difference']:+.3f} [{gain['low']:+.3f}, {gain['high']:+.3f}]"
+    other = f" ({gain['metric']})" if column_metric and gain.get("metric", column_metric) != column_metric else ""
+    return f"{gain['difference']:+.3f} [{gain['low']:+.3f}, {gain['high']:+.3f}]{other}"
 
 
 def attribute_cells(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]] | None:
@@ -134,7 +138,7 @@ def attribute_cells(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[lis
     ablated = [row for row in rows if row.get("user_gain") and row["user_gain"].get("by_metric")]
     if not ablated:
         return None
-    official = {"rouge-1", "rouge-L", "bleu", "accuracy", "f1", "mae", "rmse"}
+    official = {"rouge-1", "rouge-L", "bleu", "accuracy", "f1", "mae", "rmse", "auc", "user-auc"}
     names = [m for m in ablated[0]["user_gain"]["by_metric"] if m not in official]
     if not names:
         return None

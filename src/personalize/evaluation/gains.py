@@ -17,6 +17,7 @@ Two gains are kept apart (see the README's "Is any of it personalization?"):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -78,6 +79,11 @@ def paired_gain(
     averaged per example first. Also records each side's mean (``ours``, ``theirs``)."""
     ids = list(ours)
     out: dict[str, dict[str, float]] = {}
+    if task.positive_label is not None and all(PROBABILITY in ours[i] and all(PROBABILITY in t[i] for t in theirs)
+                                               for i in ids):
+        out["auc"] = auc_gain([bool(ours[i][POSITIVE]) for i in ids], [ours[i][PROBABILITY] for i in ids],
+                              [[t[i][PROBABILITY] for i in ids] for t in theirs], [user_of[i] for i in ids],
+                              resamples=resamples, seed=seed)
     for metric in mean_metrics(task):
         key = field_of(metric)
         mine: list[float | None] = []
@@ -93,6 +99,71 @@ def paired_gain(
         stats["theirs"] = _mean(other)
         out[metric] = stats
     return out
+
+
+def headline(task: TaskSpec, gains: Mapping[str, Any]) -> str:
+    """The metric a gain is quoted in: AUC where the task ranks and both runs gave probabilities
+    (MovieLens: what the literature reports), else the task's primary metric."""
+    return "auc" if "auc" in gains else task.primary_metric
+
+
+PROBABILITY = "p_positive"
+POSITIVE = "positive"
+
+
+def with_probabilities(task: TaskSpec, scores: Mapping[str, Mapping[str, Any]], probabilities: Mapping[str, float],
+                       golds: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """``scores`` (per example) with each example's P(positive label) and whether its gold is
+    the positive label added, so that :func:`paired_gain` also reports the AUC gain. Unchanged
+    when the task ranks nothing or the run has no probability for some example."""
+    if task.positive_label is None or any(i not in probabilities for i in scores):
+        return {i: dict(s) for i, s in scores.items()}
+    return {i: {**s, PROBABILITY: float(probabilities[i]), POSITIVE: golds[i].strip() == task.positive_label}
+            for i, s in scores.items()}
+
+
+def _auc(positive: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC with ties counted one half (the Mann-Whitney statistic); ``nan`` with one class."""
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    from scipy.stats import rankdata
+
+    ranks = rankdata(scores)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def auc_gain(positive: Sequence[bool], ours: Sequence[float], theirs: Sequence[Sequence[float]], users: Sequence[str],
+             *, resamples: int = 2000, seed: int = 0) -> dict[str, float]:
+    """AUC of ``ours`` minus AUC of ``theirs`` (per-example P(positive), averaged over the runs in
+    ``theirs`` first) on the same examples, with a user-level bootstrap 95% interval: users drawn
+    with replacement, each bringing all of their examples, both AUCs computed on the pooled draw
+    (a draw with one class is redrawn).
+
+    Returns ``{"difference", "low", "high", "n", "users", "ours", "theirs"}``.
+    """
+    gold = np.asarray(positive, dtype=bool)
+    mine = np.asarray(ours, dtype=np.float64)
+    other = np.mean(np.asarray(theirs, dtype=np.float64), axis=0)
+    names = sorted(set(users))
+    rows_of = {u: [] for u in names}
+    for row, u in enumerate(users):
+        rows_of[u].append(row)
+    groups = [np.asarray(rows_of[u]) for u in names]
+    ours_auc, theirs_auc = _auc(gold, mine), _auc(gold, other)
+    rng = np.random.default_rng(seed)
+    draws: list[float] = []
+    for _ in range(resamples * 2):
+        if len(draws) == resamples:
+            break
+        rows = np.concatenate([groups[k] for k in rng.integers(0, len(groups), size=len(groups))])
+        delta = _auc(gold[rows], mine[rows]) - _auc(gold[rows], other[rows])
+        if not np.isnan(delta):
+            draws.append(delta)
+    low, high = np.percentile(draws, [2.5, 97.5]) if draws else (float("nan"), float("nan"))
+    return {"difference": ours_auc - theirs_auc, "low": float(low), "high": float(high), "n": len(gold),
+            "users": len(names), "ours": ours_auc, "theirs": theirs_auc}
 
 
 def _mean(values: Sequence[float | None]) -> float:

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Issue "MovieLens": the LLM rows on TALLRec's protocol, trained with TALLRec's 256-record
+# few-shot setting (its LLaMA-7B + LoRA scores AUC 0.720 there) and scored on TALLRec's test split
+# (1,000 records, 16 users) by the probability of "Yes" (label scoring), with each record's own
+# history and with another user's (the shuffled-history ablation, deranged by MovieLens user).
+# Every trained row gets the same budget: 4 epochs over the 256 records, lr 3e-3, the epoch kept by
+# teacher-forced loss on 200 dev records spread over the dev users. The soft methods read the
+# history through all-MiniLM-L6-v2 (item text "Title (year); genres; rated r of 5").
+#   bash benchmarks/movielens_llm.sh [OUT=runs/ml-llm] [RUN...]
+#   python benchmarks/movielens_table.py runs/ml-llm                      # the table
+set -euo pipefail
+out="${1:-runs/ml-llm}"; shift || true
+pz="${PERSONALIZE:-.venv/bin/personalize}"
+data="${MOVIELENS:-../shared/data/movielens-100k}:protocol=tallrec,shots=256"
+common=(--data "$data" --epochs 4 --dev-limit 200 --no-dev-eval --patience 10 --lr 3e-3)
+declare -A runs=(
+  [e2p1-lora8]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8}"
+  [prompt1-lora8]="--method prompt --num-tokens 1 --settings {\"lora_rank\":8}"
+  [e2p1]="--method e2p --num-tokens 1"
+  [prompt1]="--method prompt --num-tokens 1"
+  [persoma4-lora8]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8}"
+)
+order=(e2p1-lora8 prompt1-lora8 e2p1 prompt1 persoma4-lora8)
+[ $# -gt 0 ] && order=("$@")
+eval_args=(--data "$data" --split test --mode score)
+[ -f "$out/none/own/results.json" ] || $pz eval --method none "${eval_args[@]}" --out "$out/none/own"
+for name in "${order[@]}"; do
+  dir="$out/$name"
+  # shellcheck disable=SC2086
+  [ -f "$dir/train/adapter_model.safetensors" ] || $pz train "${common[@]}" ${runs[$name]} --out "$dir/train"
+  for side in own other; do
+    flag=(); [ "$side" = other ] && flag=(--shuffle-profiles)
+    grep -q '"method": "prompt"' "$dir/train/adapter_config.json" && [ "$side" = other ] && continue
+    [ -f "$dir/$side/results.json" ] || $pz eval --adapter "$dir/train" "${eval_args[@]}" --out "$dir/$side" "${flag[@]}"
+  done
+done
+# TALLRec's own prompt (the 10 titles as text), frozen model
+[ -f "$out/text-k10/own/results.json" ] || $pz eval --method text --retriever recency --k 10 "${eval_args[@]}" --out "$out/text-k10/own"
