@@ -1,0 +1,87 @@
+"""The table of `benchmarks/movielens_llm.sh`: one row per run on TALLRec's test split.
+
+For each run: AUC and per-user AUC of P("Yes") with each record's own history; for the rows that
+read the history, the same with another user's history and own − other AUC; every trained row
+minus ``none`` (task adaptation) and each soft row minus its same-size control (personalization).
+Every interval is a user-level bootstrap 95% (:func:`personalize.evaluation.gains.auc_gain`):
+TALLRec's test split holds 1,000 records of only 16 users, so the intervals are wide.
+
+    python benchmarks/movielens_table.py runs/ml-llm [--data ../shared/data/movielens-100k:protocol=tallrec]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from personalize.data.loading import load_dataset
+from personalize.evaluation.gains import auc_gain
+
+CONTROLS = {"e2p1": "prompt1", "e2p1-lora8": "prompt1-lora8", "persoma4-lora8": "prompt1-lora8"}
+
+
+def probabilities(folder: Path) -> dict[str, float] | None:
+    details = folder / "details.jsonl"
+    if not details.exists():
+        return None
+    return {r["id"]: r["p_positive"] for r in map(json.loads, details.read_text().splitlines())}
+
+
+def fmt(gain: dict | None) -> str:
+    return "–" if not gain else f"{gain['difference']:+.3f} [{gain['low']:+.3f}, {gain['high']:+.3f}]"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path)
+    parser.add_argument("--data", default="../shared/data/movielens-100k:protocol=tallrec")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    test = load_dataset(args.data, "test", "movielens-like").examples
+    ids = [e.id for e in test]
+    positive = [e.output == "Yes" for e in test]
+    users = [e.owner for e in test]
+    runs = {p.name: p for p in sorted(args.root.iterdir()) if (p / "own" / "results.json").exists()}
+
+    def compare(ours: dict[str, float], theirs: dict[str, float]) -> dict:
+        return auc_gain(positive, [ours[i] for i in ids], [[theirs[i] for i in ids]], users)
+
+    own = {name: probabilities(path / "own") for name, path in runs.items()}
+    rows = []
+    for name, path in runs.items():
+        results = json.loads((path / "own" / "results.json").read_text())
+        log_path = path / "train" / "train_log.jsonl"
+        log = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.exists() else []
+        other = probabilities(path / "other")
+        control = CONTROLS.get(name)
+        rows.append({
+            "run": name, "auc": results["metrics"]["auc"], "user_auc": results["metrics"]["user-auc"],
+            "context_tokens": results["mean_context_tokens"], "prompt_tokens": results["mean_prompt_tokens"],
+            "trainable_parameters": results["trainable_parameters"],
+            "train_seconds": round(sum(e["seconds"] for e in log)) if log else 0,
+            "kept_epoch": min(log, key=lambda e: e["dev_loss"])["epoch"] if log else None,
+            "other_auc": json.loads((path / "other" / "results.json").read_text())["metrics"]["auc"] if other else None,
+            "own_minus_other": compare(own[name], other) if other else None,
+            "minus_none": compare(own[name], own["none"]) if "none" in own and name != "none" else None,
+            "minus_control": compare(own[name], own[control]) if control in own else None,
+        })
+    head = ["run", "AUC", "per-user AUC", "AUC, another user's history", "own − other", "− none", "− control",
+            "context tok", "trainable params", "train s (kept epoch)"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for r in rows:
+        print("| " + " | ".join([
+            r["run"], f"{r['auc']:.3f}", f"{r['user_auc']:.3f}",
+            f"{r['other_auc']:.3f}" if r["other_auc"] is not None else "–",
+            fmt(r["own_minus_other"]), fmt(r["minus_none"]), fmt(r["minus_control"]),
+            f"{r['context_tokens']:.1f}", f"{r['trainable_parameters'] or 0:,}",
+            f"{r['train_seconds']} ({r['kept_epoch']})" if r["kept_epoch"] is not None else "–",
+        ]) + " |")
+    print(f"\n{len(ids)} test records of {len(set(users))} users; intervals: user-level bootstrap 95%.")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
