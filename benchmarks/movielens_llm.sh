@@ -3,8 +3,8 @@
 # few-shot setting (its LLaMA-7B + LoRA scores AUC 0.720 there) and scored on TALLRec's test split
 # (1,000 records, 16 users) by the probability of "Yes" (label scoring), with each record's own
 # history and with another user's (the shuffled-history ablation, deranged by MovieLens user).
-# Every trained row gets the same budget: 4 epochs over the 256 records, lr 3e-3, the epoch kept by
-# teacher-forced loss on 200 dev records spread over the dev users. The soft methods read the
+# Every trained row gets the same budget: 2 epochs over the 256 records, lr 3e-3, the epoch kept by
+# teacher-forced loss on 100 dev records spread over the dev users. The soft methods read the
 # history through all-MiniLM-L6-v2 (item text "Title (year); genres; rated r of 5").
 #   bash benchmarks/movielens_llm.sh [OUT=runs/ml-llm] [RUN...]
 #   python benchmarks/movielens_table.py runs/ml-llm                      # the table
@@ -12,7 +12,7 @@ set -euo pipefail
 out="${1:-runs/ml-llm}"; shift || true
 pz="${PERSONALIZE:-.venv/bin/personalize}"
 data="${MOVIELENS:-../shared/data/movielens-100k}:protocol=tallrec,shots=256"
-common=(--data "$data" --epochs 4 --dev-limit 200 --no-dev-eval --patience 10 --lr 3e-3)
+common=(--data "$data" --epochs 2 --dev-limit 100 --no-dev-eval --patience 10 --lr 3e-3)
 declare -A runs=(
   [e2p1-lora8]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8}"
   [prompt1-lora8]="--method prompt --num-tokens 1 --settings {\"lora_rank\":8}"

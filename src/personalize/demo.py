@@ -8,8 +8,8 @@ by reading that user's history. The demo
    dev loss with the user's own history and with another user's: training at work, the
    personalization gap opening;
 2. runs ``none``, ``text`` (4 history items in the prompt) and the adapters shipped in
-   ``adapters/`` (E2P-1, PERSOMA-4 and the 1-token soft-prompt control, trained longer with the
-   same recipe, see their READMEs) on the same held-out users, each history-reading row again with
+   ``adapters/`` (E2P-1 with a shared LoRA and its control, the same LoRA with a 1-token soft
+   prompt, trained longer on this data's training users, see their READMEs) on the same held-out users, each history-reading row again with
    other users' histories, and prints the quality, the two gains (task adaptation and
    personalization, user-level intervals), the style attributes with own vs another user's
    history, and the costs; writes ``runs/demo/`` (comparison.md/.json, report.html).
@@ -24,7 +24,7 @@ from typing import Any
 
 from rich.console import Console
 
-DEMO_DATA = "synthetic-style:seed=0,n_users=160,items_per_user=16,examples_per_user=4,split_by=user"
+DEMO_DATA = "synthetic-style:seed=0,n_users=480,items_per_user=16,examples_per_user=4,split_by=user"
 SHIPPED = Path(__file__).resolve().parents[2] / "adapters"
 ENCODER = "char-ngrams"
 
@@ -58,14 +58,12 @@ def demo_config(quick: bool = False) -> dict[str, Any]:
             {"name": "none", "method": "none", "settings": {"template": "system"}},
             {"name": "text-k4", "method": "text", "settings": {"retriever": "recency", "k": 4, "template": "system"}},
             # E2P with a shared rank-8 LoRA: the LoRA learns the task (shared by all users), so the
-            # soft token only has to carry the user; its control is the same LoRA with a soft prompt
+            # soft token only has to carry the user; its control is the same LoRA with a soft prompt.
+            # Both were trained on this data's training users (benchmarks/style_recipe.sh).
             {"name": "e2p-1-lora", "method": "e2p", "adapter": shipped_adapter("synthetic-style-e2p-1-lora8"),
              "control": "control-prompt-1-lora"},
-            {"name": "persoma-4", "method": "persoma", "adapter": shipped_adapter("synthetic-style-persoma-4"),
-             "control": "control-prompt-1"},
             {"name": "control-prompt-1-lora", "method": "prompt",
              "adapter": shipped_adapter("synthetic-style-prompt-1-lora8")},
-            {"name": "control-prompt-1", "method": "prompt", "adapter": shipped_adapter("synthetic-style-prompt-1")},
         ],
     }
 
@@ -96,8 +94,8 @@ def run_demo(out: Path = Path("runs/demo"), quick: bool = False, console: Consol
         f"  1. training at work: E2P (1 soft token, {ENCODER} user vectors) from scratch for {training.epochs} "
         f"epoch on {training.max_train_examples} examples,\n"
         "     SmolLM2-135M-Instruct frozen; its dev loss with the user's own history and with another user's;\n"
-        "  2. none, text (4 history items in the prompt) and the shipped E2P-1 (+ a shared LoRA), PERSOMA-4 and\n"
-        "     their soft-prompt controls (the same LoRA / none)\n"
+        "  2. none, text (4 history items in the prompt), the shipped E2P-1 (+ a shared LoRA) and its control\n"
+        "     (the same LoRA with a soft prompt that does not read the user)\n"
         f"     on {config.limit} test examples of held-out users, again with another user's history; the table "
         "splits\n     task adaptation (− none) from personalization (− control, own − other), user-level 95% "
         "intervals.\n"
