@@ -87,7 +87,7 @@ def run_demo(out: Path = Path("runs/demo"), quick: bool = False, console: Consol
     training = TrainConfig.from_dict(demo_training(quick), source="demo")
     console.rule("[bold]personalize demo")
     console.print(
-        f"Offline, on the CPU: {'a few minutes' if quick else 'about 8 minutes'} on 2 idle cores without AVX-512 "
+        f"Offline, on the CPU: {'a few minutes' if quick else 'about 7 minutes'} on 2 idle cores without AVX-512 "
         "(less with AVX-512 bf16), longer on a busy machine (plus ~20 s once to convert the bundled model).\n"
         "  [yellow]Synthetic[/] users (seeded), each with a writing style (case, filler word, ending, spelling, "
         "sign-off),\n  split by user: the table is on [bold]held-out users[/] that no adapter trained on.\n"
