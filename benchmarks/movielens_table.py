@@ -15,6 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
+from personalize.compare.tables import fmt_interval
 from personalize.data.loading import load_dataset
 from personalize.evaluation.gains import auc_gain
 
@@ -26,10 +27,6 @@ def probabilities(folder: Path) -> dict[str, float] | None:
     if not details.exists():
         return None
     return {r["id"]: r["p_positive"] for r in map(json.loads, details.read_text().splitlines())}
-
-
-def fmt(gain: dict | None) -> str:
-    return "–" if not gain else f"{gain['difference']:+.3f} [{gain['low']:+.3f}, {gain['high']:+.3f}]"
 
 
 def main() -> None:
@@ -74,7 +71,7 @@ def main() -> None:
         print("| " + " | ".join([
             r["run"], f"{r['auc']:.3f}", f"{r['user_auc']:.3f}",
             f"{r['other_auc']:.3f}" if r["other_auc"] is not None else "–",
-            fmt(r["own_minus_other"]), fmt(r["minus_none"]), fmt(r["minus_control"]),
+            fmt_interval(r["own_minus_other"]), fmt_interval(r["minus_none"]), fmt_interval(r["minus_control"]),
             f"{r['context_tokens']:.1f}", f"{r['trainable_parameters'] or 0:,}",
             f"{r['train_seconds']} ({r['kept_epoch']})" if r["kept_epoch"] is not None else "–",
         ]) + " |")

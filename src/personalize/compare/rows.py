@@ -49,14 +49,16 @@ def row_differences(rows: list[dict[str, Any]], scores: dict[str, dict[str, dict
     task = dataset.task
     none_row = next((r["name"] for r in rows if r["method"] == "none"), None)
     controls = {spec.name: spec.control for spec in config.methods}
+
+    def difference(row: dict[str, Any], reference: str) -> dict[str, Any]:
+        gains = paired_gain(task, scores[row["name"]], [scores[reference]], user_of, seed=config.eval.seed)
+        metric = headline(task, gains)
+        return {"reference": reference, "metric": metric, **gains[metric], "by_metric": gains}
+
     for row in rows:
         row["vs_none"] = row["vs_control"] = None
         if none_row and row["name"] != none_row and row["kind"] != "reference":
-            gains = paired_gain(task, scores[row["name"]], [scores[none_row]], user_of, seed=config.eval.seed)
-            row["vs_none"] = {"reference": none_row, "metric": headline(task, gains), **gains[headline(task, gains)],
-                            "by_metric": gains}
+            row["vs_none"] = difference(row, none_row)
         control = controls.get(row["name"])
         if control:
-            gains = paired_gain(task, scores[row["name"]], [scores[control]], user_of, seed=config.eval.seed)
-            row["vs_control"] = {"reference": control, "metric": headline(task, gains), **gains[headline(task, gains)],
-                            "by_metric": gains}
+            row["vs_control"] = difference(row, control)

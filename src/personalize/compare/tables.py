@@ -70,7 +70,7 @@ def table_cells(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[st
                    if any(row.get(key) for row in rows)]
     primary = next((row.get("primary_metric") for row in rows if row.get("primary_metric")), None)
     ablation_header = []
-    if gains:  # every row's gain is in the task's primary metric; for an error (MAE) lower is better
+    if gains:  # in the task's primary metric (AUC where it ranks); for an error (MAE) lower is better
         helps = ">" if gains[0].get("higher_is_better", True) else "<"
         ablation_header = [f"own − other user's history ({gains[0]['metric']}; {helps} 0: own helps)"]
     # a gain is quoted in AUC where the task ranks (every row gave probabilities), else the primary metric

@@ -76,7 +76,9 @@ def paired_gain(
     """``ours`` minus the mean of ``theirs`` (per-example scores from
     :func:`personalize.metrics.per_example_scores`, same ids), per mean metric of the task, with a
     user-level bootstrap interval. ``theirs`` may hold several runs (e.g. several derangements),
-    averaged per example first. Also records each side's mean (``ours``, ``theirs``)."""
+    averaged per example first. Also records each side's mean (``ours``, ``theirs``). Where the
+    task ranks and every run carries P(positive) (:func:`with_probabilities`), adds ``auc``
+    (:func:`auc_gain`)."""
     ids = list(ours)
     out: dict[str, dict[str, float]] = {}
     if task.positive_label is not None and all(PROBABILITY in ours[i] and all(PROBABILITY in t[i] for t in theirs)
@@ -122,18 +124,6 @@ def with_probabilities(task: TaskSpec, scores: Mapping[str, Mapping[str, Any]], 
             for i, s in scores.items()}
 
 
-def _auc(positive: np.ndarray, scores: np.ndarray) -> float:
-    """ROC AUC with ties counted one half (the Mann-Whitney statistic); ``nan`` with one class."""
-    n_pos = int(positive.sum())
-    n_neg = len(positive) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    from scipy.stats import rankdata
-
-    ranks = rankdata(scores)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def auc_gain(positive: Sequence[bool], ours: Sequence[float], theirs: Sequence[Sequence[float]], users: Sequence[str],
              *, resamples: int = 2000, seed: int = 0) -> dict[str, float]:
     """AUC of ``ours`` minus AUC of ``theirs`` (per-example P(positive), averaged over the runs in
@@ -143,6 +133,8 @@ def auc_gain(positive: Sequence[bool], ours: Sequence[float], theirs: Sequence[S
 
     Returns ``{"difference", "low", "high", "n", "users", "ours", "theirs"}``.
     """
+    from personalize.metrics import roc_auc
+
     gold = np.asarray(positive, dtype=bool)
     mine = np.asarray(ours, dtype=np.float64)
     other = np.mean(np.asarray(theirs, dtype=np.float64), axis=0)
@@ -151,14 +143,14 @@ def auc_gain(positive: Sequence[bool], ours: Sequence[float], theirs: Sequence[S
     for row, u in enumerate(users):
         rows_of[u].append(row)
     groups = [np.asarray(rows_of[u]) for u in names]
-    ours_auc, theirs_auc = _auc(gold, mine), _auc(gold, other)
+    ours_auc, theirs_auc = roc_auc(gold, mine), roc_auc(gold, other)
     rng = np.random.default_rng(seed)
     draws: list[float] = []
     for _ in range(resamples * 2):
         if len(draws) == resamples:
             break
         rows = np.concatenate([groups[k] for k in rng.integers(0, len(groups), size=len(groups))])
-        delta = _auc(gold[rows], mine[rows]) - _auc(gold[rows], other[rows])
+        delta = roc_auc(gold[rows], mine[rows]) - roc_auc(gold[rows], other[rows])
         if not np.isnan(delta):
             draws.append(delta)
     low, high = np.percentile(draws, [2.5, 97.5]) if draws else (float("nan"), float("nan"))
