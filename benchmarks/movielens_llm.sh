@@ -9,6 +9,7 @@
 #   bash benchmarks/movielens_llm.sh [OUT=runs/ml-llm] [RUN...]
 #   python benchmarks/movielens_table.py runs/ml-llm                      # the table
 set -euo pipefail
+source "$(dirname "$0")/train_and_score.sh"
 out="${1:-runs/ml-llm}"; shift || true
 pz="${PERSONALIZE:-.venv/bin/personalize}"
 data="${MOVIELENS:-../shared/data/movielens-100k}:protocol=tallrec,shots=256"
@@ -25,14 +26,8 @@ order=(e2p1-lora8 prompt1-lora8 e2p1 prompt1 persoma4-lora8)
 eval_args=(--data "$data" --split test --mode score)
 [ -f "$out/none/own/results.json" ] || $pz eval --method none "${eval_args[@]}" --out "$out/none/own"
 for name in "${order[@]}"; do
-  dir="$out/$name"
-  # shellcheck disable=SC2086
-  [ -f "$dir/train/adapter_model.safetensors" ] || $pz train "${common[@]}" ${runs[$name]} --out "$dir/train"
-  for side in own other; do
-    flag=(); [ "$side" = other ] && flag=(--shuffle-profiles)
-    grep -q '"method": "prompt"' "$dir/train/adapter_config.json" && [ "$side" = other ] && continue
-    [ -f "$dir/$side/results.json" ] || $pz eval --adapter "$dir/train" "${eval_args[@]}" --out "$dir/$side" "${flag[@]}"
-  done
+  # shellcheck disable=SC2086  # a run's own options are split into words on purpose
+  train_and_score "$out/$name" "${eval_args[@]}" -- "${common[@]}" ${runs[$name]}
 done
 # TALLRec's own prompt (the 10 titles as text), frozen model
 [ -f "$out/text-k10/own/results.json" ] || $pz eval --method text --retriever recency --k 10 "${eval_args[@]}" --out "$out/text-k10/own"

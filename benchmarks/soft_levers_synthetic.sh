@@ -7,6 +7,7 @@
 #   bash benchmarks/soft_levers_synthetic.sh [OUT=runs/levers-synthetic] [RUN...]   (default: all)
 #   python benchmarks/levers_table.py runs/levers-synthetic        # the table
 set -euo pipefail
+source "$(dirname "$0")/train_and_score.sh"
 out="${1:-runs/levers-synthetic}"; shift || true
 pz="${PERSONALIZE:-.venv/bin/personalize}"
 data="synthetic-style:seed=0,n_users=160,items_per_user=16,examples_per_user=4,split_by=user"
@@ -30,13 +31,6 @@ order=(e2p1-base e2p1-zero-init e2p1-lr3e-3 e2p1-no-norm-match e2p5-base e2p1-be
 [ -f "$out/shipped-e2p-1-6ep/own/results.json" ] || $pz eval --adapter adapters/synthetic-style-e2p-1 --data "$data" \
   --split test --limit 64 --out "$out/shipped-e2p-1-6ep/own"
 for name in "${order[@]}"; do
-  dir="$out/$name"
-  # shellcheck disable=SC2086
-  [ -f "$dir/train/adapter_model.safetensors" ] || $pz train "${common[@]}" ${runs[$name]} --out "$dir/train"
-  for side in own other; do
-    flag=(); [ "$side" = other ] && flag=(--shuffle-profiles)
-    grep -q '"method": "prompt"' "$dir/train/adapter_config.json" && [ "$side" = other ] && continue
-    [ -f "$dir/$side/results.json" ] || $pz eval --adapter "$dir/train" --data "$data" --split test --limit 64 \
-      --out "$dir/$side" "${flag[@]}"
-  done
+  # shellcheck disable=SC2086  # a run's own options are split into words on purpose
+  train_and_score "$out/$name" --data "$data" --split test --limit 64 -- "${common[@]}" ${runs[$name]}
 done

@@ -9,6 +9,7 @@
 #   bash benchmarks/style_recipe.sh [OUT=runs/style-recipe] [RUN...]   (default: all, in this order)
 #   python benchmarks/levers_table.py runs/style-recipe --data n_users=480     # the table
 set -euo pipefail
+source "$(dirname "$0")/train_and_score.sh"
 out="${1:-runs/style-recipe}"; shift || true
 pz="${PERSONALIZE:-.venv/bin/personalize}"
 data="synthetic-style:seed=0,n_users=480,items_per_user=16,examples_per_user=4,split_by=user"
@@ -23,13 +24,6 @@ order=(e2p1-lora8 prompt1-lora8 persoma4-lora8)
 [ $# -gt 0 ] && order=("$@")
 [ -f "$out/none/own/results.json" ] || $pz eval --method none --data "$data" --split test --limit $limit --out "$out/none/own"
 for name in "${order[@]}"; do
-  dir="$out/$name"
-  # shellcheck disable=SC2086
-  [ -f "$dir/train/adapter_model.safetensors" ] || $pz train "${common[@]}" ${runs[$name]} --out "$dir/train"
-  for side in own other; do
-    flag=(); [ "$side" = other ] && flag=(--shuffle-profiles)
-    grep -q '"method": "prompt"' "$dir/train/adapter_config.json" && [ "$side" = other ] && continue
-    [ -f "$dir/$side/results.json" ] || $pz eval --adapter "$dir/train" --data "$data" --split test --limit $limit \
-      --out "$dir/$side" "${flag[@]}"
-  done
+  # shellcheck disable=SC2086  # a run's own options are split into words on purpose
+  train_and_score "$out/$name" --data "$data" --split test --limit $limit -- "${common[@]}" ${runs[$name]}
 done

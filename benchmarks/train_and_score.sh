@@ -1,0 +1,18 @@
+# Sourced by the run scripts (soft_levers_synthetic.sh, style_recipe.sh, movielens_llm.sh): one
+# trained run and its scoring, each step skipped when its output is there (a stopped script resumes).
+#   train_and_score DIR EVAL_ARG... -- TRAIN_ARG...
+# trains DIR/train (`$pz train TRAIN_ARG... --out DIR/train`), then evaluates the adapter into
+# DIR/own with each user's own history and, unless it is a soft prompt (which reads no user), into
+# DIR/other with another user's (--shuffle-profiles). `$pz` is the personalize command.
+train_and_score() {
+  local dir="$1"; shift
+  local eval_args=()
+  while [ "$1" != "--" ]; do eval_args+=("$1"); shift; done
+  shift
+  [ -f "$dir/train/adapter_model.safetensors" ] || $pz train "$@" --out "$dir/train"
+  for side in own other; do
+    local flag=(); [ "$side" = other ] && flag=(--shuffle-profiles)
+    grep -q '"method": "prompt"' "$dir/train/adapter_config.json" && [ "$side" = other ] && continue
+    [ -f "$dir/$side/results.json" ] || $pz eval --adapter "$dir/train" "${eval_args[@]}" --out "$dir/$side" "${flag[@]}"
+  done
+}
