@@ -19,11 +19,26 @@ declare -A runs=(
   [e2p1-lora8]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8}"
   [prompt1-lora8]="--method prompt --num-tokens 1 --settings {\"lora_rank\":8}"
   [persoma4-lora8]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8}"
+  [e2p5-lora8]="--method e2p --num-tokens 5 --settings {\"lora_rank\":8}"
+  [xattn-lora8]="--method xattn --settings {\"lora_rank\":8}"
+  [ragprefix4-lora8]="--method rag-prefix --num-tokens 4 --settings {\"lora_rank\":8}"
+  # two more epochs of e2p1-lora8 (started from its kept weights, half the learning rate): does
+  # more training move the attributes still short of 0.90?
+  [e2p1-lora8-more]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8} --init-adapter $out/e2p1-lora8/train --lr 1.5e-3"
 )
-order=(e2p1-lora8 prompt1-lora8 persoma4-lora8)
+# text-k4 trains nothing: it pastes 4 retrieved history items (own, or another user's) into the prompt.
+order=(e2p1-lora8 prompt1-lora8 persoma4-lora8 text-k4 e2p1-lora8-more e2p5-lora8 xattn-lora8 ragprefix4-lora8)
 [ $# -gt 0 ] && order=("$@")
 [ -f "$out/none/own/results.json" ] || $pz eval --method none --data "$data" --split test --limit $limit --out "$out/none/own"
 for name in "${order[@]}"; do
+  if [ "$name" = text-k4 ]; then
+    for side in own other; do
+      flag=(); [ "$side" = other ] && flag=(--shuffle-profiles)
+      [ -f "$out/$name/$side/results.json" ] || $pz eval --method text --k 4 --data "$data" --split test \
+        --limit $limit --out "$out/$name/$side" "${flag[@]}"
+    done
+    continue
+  fi
   # shellcheck disable=SC2086  # a run's own options are split into words on purpose
   train_and_score "$out/$name" --data "$data" --split test --limit $limit -- "${common[@]}" ${runs[$name]}
 done

@@ -20,7 +20,7 @@ PRESET_HELP = registry_help(lambda: f"Comma-separated presets: {', '.join(bench_
 def compare_cmd(
     config: Path = typer.Option(..., help="Comparison config (JSON or YAML): data, model, methods, baseline."),
     out: Path | None = typer.Option(None, help="Output folder (default: runs/compare/<config name>)."),
-    limit: int | None = typer.Option(None, help="Only the first N examples (overrides the config's limit)."),
+    limit: int | None = typer.Option(None, help="Only N examples, a seeded sample spread over the users (overrides the config's limit)."),
 ) -> None:
     """Compare methods on the same examples: quality, context tokens, compression, training cost,
     time to first token, decode speed, memory; writes comparison.json/.md, plots and report.html."""

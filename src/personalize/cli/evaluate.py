@@ -61,7 +61,7 @@ def eval_cmd(
     max_prompt_tokens: int | None = typer.Option(None, help="Token budget for the whole prompt."),
     settings: str | None = typer.Option(None, help="Method settings: inline JSON or a JSON file."),
     adapter: Path | None = typer.Option(None, help="A trained adapter folder."),
-    limit: int | None = typer.Option(None, help="Only the first N examples, in file order."),
+    limit: int | None = typer.Option(None, help="Only N examples (see --limit-sample: by default a seeded sample spread over the users)."),
     model: str = typer.Option("smollm2-135m", help="Base model: registry name, HF id or folder."),
     encoder: str = typer.Option("minilm-l6", help="Sentence encoder for dense retrieval / soft methods."),
     dtype: str = typer.Option("auto"),
