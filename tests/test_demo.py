@@ -15,18 +15,18 @@ from personalize.demo import demo_config
 def test_demo_config_is_a_valid_comparison(quick) -> None:
     config = ComparisonConfig.from_dict(demo_config(quick), source="demo")
     names = [m.name for m in config.methods]
-    assert names == ["none", "text-k4", "e2p-1-lora", "control-prompt-1-lora"]
+    assert names == ["none", "text-k4", "e2p-1-lora", "persoma-4-lora", "control-prompt-1-lora"]
     assert config.data.startswith("synthetic-style") and "split_by=user" in config.data and config.split == "test"
     # the soft rows are the shipped adapters, each personalized one with its control
     for spec in config.methods:
         if spec.method in ("e2p", "persoma", "prompt"):
             assert spec.adapter is not None and (Path(spec.adapter) / "adapter_model.safetensors").is_file()
     controls = {m.name: m.control for m in config.methods}
-    assert controls["e2p-1-lora"] == "control-prompt-1-lora"
+    assert controls["e2p-1-lora"] == controls["persoma-4-lora"] == "control-prompt-1-lora"
     # a control has what its row has except the user: the same LoRA
     adapters = {m.name: json.loads((Path(m.adapter) / "adapter_config.json").read_text())["config"]
                 for m in config.methods if m.adapter}
-    for row, control in (("e2p-1-lora", "control-prompt-1-lora"),):
+    for row, control in (("e2p-1-lora", "control-prompt-1-lora"), ("persoma-4-lora", "control-prompt-1-lora")):
         assert adapters[row]["lora_rank"] == adapters[control]["lora_rank"]
     assert config.shuffled_ablation
 
@@ -61,9 +61,9 @@ def test_quick_demo_end_to_end(tmp_path: Path) -> None:
     from personalize.demo import run_demo
 
     rows = run_demo(out=tmp_path / "demo", quick=True, console=Console(file=open("/dev/null", "w")))
-    assert [r["name"] for r in rows] == ["none", "text-k4", "e2p-1-lora", "control-prompt-1-lora"]
+    assert [r["name"] for r in rows] == ["none", "text-k4", "e2p-1-lora", "persoma-4-lora", "control-prompt-1-lora"]
     record = json.loads((tmp_path / "demo" / "comparison.json").read_text())
-    assert len(record["rows"]) == 4 and record["split"] == "test"
+    assert len(record["rows"]) == 5 and record["split"] == "test"
     assert rows[2]["user_gain"]["by_metric"]["signoff"]["n"] > 0  # the attributes are in the ablation
     log = (tmp_path / "demo" / "train-e2p-1" / "train_log.jsonl").read_text().splitlines()
     assert json.loads(log[0])["personalization_gap"] is not None

@@ -8,11 +8,12 @@ by reading that user's history. The demo
    dev loss with the user's own history and with another user's: training at work, the
    personalization gap opening;
 2. runs ``none``, ``text`` (4 history items in the prompt) and the adapters shipped in
-   ``adapters/`` (E2P-1 with a shared LoRA and its control, the same LoRA with a 1-token soft
-   prompt, trained longer on this data's training users, see their READMEs) on the same held-out users, each history-reading row again with
-   other users' histories, and prints the quality, the two gains (task adaptation and
-   personalization, user-level intervals), the style attributes with own vs another user's
-   history, and the costs; writes ``runs/demo/`` (comparison.md/.json, report.html).
+   ``adapters/`` (E2P-1 and PERSOMA-4, each with a shared LoRA, and their control, the same LoRA
+   with a 1-token soft prompt, trained longer on this data's training users, see their READMEs)
+   on the same held-out users, each history-reading row again with other users' histories,
+   and prints the quality, the two gains (task adaptation and personalization, user-level
+   intervals), the style attributes with own vs another user's history, and the costs;
+   writes ``runs/demo/`` (comparison.md/.json, report.html).
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ def demo_config(quick: bool = False) -> dict[str, Any]:
             # Both were trained on this data's training users (benchmarks/style_recipe.sh).
             {"name": "e2p-1-lora", "method": "e2p", "adapter": shipped_adapter("synthetic-style-e2p-1-lora8"),
              "control": "control-prompt-1-lora"},
+            # PERSOMA-4 with the same recipe and budget (its same-size control, a 4-token prompt with
+            # the LoRA, is not trained: it is held to the 1-token one)
+            {"name": "persoma-4-lora", "method": "persoma", "adapter": shipped_adapter("synthetic-style-persoma-4-lora8"),
+             "control": "control-prompt-1-lora"},
             {"name": "control-prompt-1-lora", "method": "prompt",
              "adapter": shipped_adapter("synthetic-style-prompt-1-lora8")},
         ],
@@ -87,15 +92,15 @@ def run_demo(out: Path = Path("runs/demo"), quick: bool = False, console: Consol
     training = TrainConfig.from_dict(demo_training(quick), source="demo")
     console.rule("[bold]personalize demo")
     console.print(
-        f"Offline, on the CPU: {'a few minutes' if quick else 'about 7 minutes'} on 2 idle cores without AVX-512 "
+        f"Offline, on the CPU: {'a few minutes' if quick else 'about 8 minutes'} on 2 idle cores without AVX-512 "
         "(less with AVX-512 bf16), longer on a busy machine (plus ~20 s once to convert the bundled model).\n"
         "  [yellow]Synthetic[/] users (seeded), each with a writing style (case, filler word, ending, spelling, "
         "sign-off),\n  split by user: the table is on [bold]held-out users[/] that no adapter trained on.\n"
         f"  1. training at work: E2P (1 soft token, {ENCODER} user vectors) from scratch for {training.epochs} "
         f"epoch on {training.max_train_examples} examples,\n"
         "     SmolLM2-135M-Instruct frozen; its dev loss with the user's own history and with another user's;\n"
-        "  2. none, text (4 history items in the prompt), the shipped E2P-1 (+ a shared LoRA) and its control\n"
-        "     (the same LoRA with a soft prompt that does not read the user)\n"
+        "  2. none, text (4 history items in the prompt), the shipped E2P-1 and PERSOMA-4 (each + a shared LoRA) and\n"
+        "     their control (the same LoRA with a soft prompt that does not read the user)\n"
         f"     on {config.limit} test examples of held-out users, again with another user's history; the table "
         "splits\n     task adaptation (− none) from personalization (− control, own − other), user-level 95% "
         "intervals.\n"
