@@ -33,11 +33,7 @@ order=(e2p1-lora8 prompt1-lora8 persoma4-lora8 text-k4 e2p1-lora8-more e2p1-lora
 [ -f "$out/none/own/results.json" ] || $pz eval --method none --data "$data" --split test --limit $limit --out "$out/none/own"
 for name in "${order[@]}"; do
   if [ "$name" = text-k4 ]; then
-    for side in own other; do
-      flag=(); [ "$side" = other ] && flag=(--shuffle-profiles)
-      [ -f "$out/$name/$side/results.json" ] || $pz eval --method text --k 4 --data "$data" --split test \
-        --limit $limit --out "$out/$name/$side" "${flag[@]}"
-    done
+    score_sides "$out/$name" "own other" --method text --k 4 --data "$data" --split test --limit $limit
     continue
   fi
   # shellcheck disable=SC2086  # a run's own options are split into words on purpose

@@ -10,9 +10,18 @@ train_and_score() {
   while [ "$1" != "--" ]; do eval_args+=("$1"); shift; done
   shift
   [ -f "$dir/train/adapter_model.safetensors" ] || $pz train "$@" --out "$dir/train"
-  for side in own other; do
+  local sides="own other"
+  grep -q '"method": "prompt"' "$dir/train/adapter_config.json" && sides="own"
+  score_sides "$dir" "$sides" --adapter "$dir/train" "${eval_args[@]}"
+}
+
+#   score_sides DIR SIDES EVAL_ARG...
+# `$pz eval EVAL_ARG...` into DIR/own (each user's own history) and, if SIDES names it, DIR/other
+# (another user's: --shuffle-profiles); a side whose results.json is there is skipped.
+score_sides() {
+  local dir="$1" sides="$2"; shift 2
+  for side in $sides; do
     local flag=(); [ "$side" = other ] && flag=(--shuffle-profiles)
-    grep -q '"method": "prompt"' "$dir/train/adapter_config.json" && [ "$side" = other ] && continue
-    [ -f "$dir/$side/results.json" ] || $pz eval --adapter "$dir/train" "${eval_args[@]}" --out "$dir/$side" "${flag[@]}"
+    [ -f "$dir/$side/results.json" ] || $pz eval "$@" --out "$dir/$side" "${flag[@]}"
   done
 }
