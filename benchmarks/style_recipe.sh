@@ -22,13 +22,17 @@ declare -A runs=(
   [e2p5-lora8]="--method e2p --num-tokens 5 --settings {\"lora_rank\":8}"
   [xattn-lora8]="--method xattn --settings {\"lora_rank\":8}"
   [ragprefix4-lora8]="--method rag-prefix --num-tokens 4 --settings {\"lora_rank\":8}"
+  # PERSOMA's MLP adapter (each item through an MLP, mean-pooled, a head to the 4 tokens) in place
+  # of the Perceiver: the Perceiver's tokens came out nearly the same for every user (mean cosine
+  # 0.87 between test users, E2P's 0.33; benchmarks/soft_token_probe.py)
+  [persoma4mlp-lora8]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\"}"
   # one more epoch of e2p1-lora8 (started from its kept weights, half the learning rate, its own
   # warm-up and decay): does more training move the attributes still short of 0.90?
   [e2p1-lora8-more]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8} --init-adapter $out/e2p1-lora8/train --lr 1.5e-3 --epochs 1"
   [e2p1-lora8-more2]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8} --init-adapter $out/e2p1-lora8-more/train --lr 1.5e-3 --epochs 1"
 )
 # text-k4 trains nothing: it pastes 4 retrieved history items (own, or another user's) into the prompt.
-order=(e2p1-lora8 prompt1-lora8 persoma4-lora8 text-k4 e2p1-lora8-more e2p1-lora8-more2 e2p5-lora8 xattn-lora8 ragprefix4-lora8)
+order=(e2p1-lora8 prompt1-lora8 persoma4-lora8 persoma4mlp-lora8 text-k4 e2p1-lora8-more e2p1-lora8-more2 e2p5-lora8 xattn-lora8 ragprefix4-lora8)
 [ $# -gt 0 ] && order=("$@")
 [ -f "$out/none/own/results.json" ] || $pz eval --method none --data "$data" --split test --limit $limit --out "$out/none/own"
 for name in "${order[@]}"; do
