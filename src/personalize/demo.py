@@ -63,9 +63,10 @@ def demo_config(quick: bool = False) -> dict[str, Any]:
             # Both were trained on this data's training users (benchmarks/style_recipe.sh).
             {"name": "e2p-1-lora", "method": "e2p", "adapter": shipped_adapter("synthetic-style-e2p-1-lora8"),
              "control": "control-prompt-1-lora"},
-            # PERSOMA-4 with the same recipe and budget (its same-size control, a 4-token prompt with
-            # the LoRA, is not trained: it is held to the 1-token one)
-            {"name": "persoma-4-lora", "method": "persoma", "adapter": shipped_adapter("synthetic-style-persoma-4-lora8"),
+            # PERSOMA-4 with the same recipe and budget, its MLP adapter: the Perceiver's soft tokens
+            # came out nearly the same for every user (benchmarks/soft_token_probe.py). Its same-size
+            # control, a 4-token prompt with the LoRA, is not trained: it is held to the 1-token one.
+            {"name": "persoma-4-lora", "method": "persoma", "adapter": shipped_adapter("synthetic-style-persoma-4-mlp-lora8"),
              "control": "control-prompt-1-lora"},
             {"name": "control-prompt-1-lora", "method": "prompt",
              "adapter": shipped_adapter("synthetic-style-prompt-1-lora8")},
