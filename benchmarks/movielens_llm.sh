@@ -24,6 +24,10 @@ declare -A runs=(
   # stayed at chance (dev-loss gap +0.000) although a linear probe on its user vectors, fitted on
   # the same 256 records, scores AUC 0.69 (benchmarks/movielens_probe.py): too few steps?
   [e2p1-lora8-1024]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8} --data ${data%shots=256}shots=1024"
+  # the user vector standardised over the training users before E2P's MLP (input_norm): the mean
+  # MiniLM vectors differ between records by a third of their values, so the user is a small
+  # offset on what every record shares
+  [e2p1-lora8-std]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"}"
   [prompt1-lora8-1024]="--method prompt --num-tokens 1 --settings {\"lora_rank\":8} --data ${data%shots=256}shots=1024"
 )
 order=(e2p1-lora8 prompt1-lora8 e2p1 prompt1 persoma4-lora8)

@@ -395,3 +395,38 @@ def test_embedding_cache_refuses_vectors_of_another_width(tmp_path: Path) -> Non
     EmbeddingCache("enc", lambda: HashingEncoder(dim=16), root=tmp_path).encode([f"t{i}" for i in range(70)])
     with pytest.raises(ConfigError, match="16-d vectors"):
         EmbeddingCache("enc", lambda: HashingEncoder(dim=32), root=tmp_path).encode(["something new"])
+
+
+def test_running_standardize_learns_the_training_statistics_and_freezes_them_in_eval() -> None:
+    from personalize.methods.soft.layers import RunningStandardize
+
+    g = torch.Generator().manual_seed(0)
+    # users who share most of their vector: a large common part, a small per-user offset
+    data = 0.5 + 0.01 * torch.randn(40, 6, generator=g)
+    layer = RunningStandardize(6).train()
+    for batch in data.split(7):  # uneven batches, the last one of 5
+        layer(batch)
+    assert torch.allclose(layer.mean, data.mean(0), atol=1e-6)
+    assert torch.allclose(layer.var, data.var(0, unbiased=False), atol=1e-7)
+    out = layer.eval()(data)
+    assert torch.allclose(out.mean(0), torch.zeros(6), atol=1e-3) and torch.allclose(out.std(0, unbiased=False), torch.ones(6), atol=1e-2)
+    before = layer.mean.clone()
+    layer(torch.full((3, 6), 9.0))  # eval: statistics frozen
+    assert torch.equal(layer.mean, before)
+    assert layer(data[:1]).shape == (1, 6)
+
+
+def test_e2p_standardized_input_is_saved_with_the_adapter(tiny_model, tmp_path: Path) -> None:
+    model = _model(tiny_model, "e2p", E2PConfig(num_tokens=2, mlp_hidden=16, input_norm="standardize"))
+    feats = _features(4)
+    model.train()
+    model.adapter(feats)  # training updates the statistics
+    model.eval()
+    tokens = model.adapter(feats)
+    assert int(model.adapter.projector.standardize.count) == 4
+    model.save_pretrained(tmp_path)
+    loaded = PersonalizedModel.from_pretrained(tiny_model.model, tmp_path, base_name=tiny_model.name).eval()
+    assert loaded.config.input_norm == "standardize"
+    assert torch.equal(loaded.adapter(feats), tokens)
+    with pytest.raises(ConfigError):
+        E2PConfig.from_dict({"input_norm": "whiten"}, source="test")

@@ -23,6 +23,10 @@ class E2PConfig(SoftPrefixConfig):
             texts joined into one (the encoder truncates it to its maximum length).
         mlp_hidden: width of the projector's hidden layer.
         dropout: dropout inside the projector.
+        input_norm: ``none``, or ``standardize``: centre and scale each dimension of the user
+            vector by its mean and spread over the training users before the MLP (statistics saved
+            with the adapter), so that what differs between users is the whole input and not a
+            small offset on what they share.
     """
 
     has_user_projection: ClassVar[bool] = True
@@ -30,6 +34,7 @@ class E2PConfig(SoftPrefixConfig):
     user_vector: Literal["mean", "concat"] = "mean"
     mlp_hidden: int = 1024
     dropout: float = 0.0
+    input_norm: Literal["none", "standardize"] = "none"
 
 
 class E2PAdapter(SoftTokenAdapter):
@@ -38,7 +43,8 @@ class E2PAdapter(SoftTokenAdapter):
     def __init__(self, config: E2PConfig, hidden_size: int, encoder_dim: int, embed_norm: float) -> None:
         super().__init__(config, hidden_size, embed_norm)
         self.projector = PrefixProjector(encoder_dim, config.mlp_hidden, hidden_size, config.num_tokens, config.dropout,
-                                         zero_init=config.user_init == "zero")
+                                         zero_init=config.user_init == "zero",
+                                         standardize=config.input_norm == "standardize")
 
     def raw_tokens(self, features: UserFeatures) -> torch.Tensor:
         assert features.vector is not None, "E2P needs one user vector per example"

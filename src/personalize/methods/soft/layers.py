@@ -34,13 +34,50 @@ def zero_user_weights(layer: nn.Linear) -> None:
         layer.bias.normal_()
 
 
+class RunningStandardize(nn.Module):
+    """Centre and scale each input dimension by its mean and standard deviation over every vector
+    seen in training (a cumulative average, not a momentum; frozen in eval mode), saved with the
+    adapter.
+
+    A mean of sentence embeddings is mostly what every user shares (MovieLens: the per-dimension
+    spread across users is about a third of the values themselves), so the part that tells
+    users apart is a small offset that a freshly initialised MLP, and Adam's early steps, barely
+    see. Standardised, it is the whole input. Unlike batch norm, it normalises with the running
+    statistics in training too: no train/eval mismatch, and a batch of one is fine.
+
+    ``[batch, dim] -> [batch, dim]``.
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("mean", torch.zeros(dim), persistent=True)
+        self.register_buffer("var", torch.ones(dim), persistent=True)
+        self.register_buffer("count", torch.zeros(()), persistent=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            with torch.no_grad():
+                values = x.detach().to(self.mean.dtype)
+                n, total = values.shape[0], self.count + values.shape[0]
+                batch_mean = values.mean(0)
+                delta = batch_mean - self.mean
+                # Chan et al.'s parallel update of the mean and the (population) variance
+                m2 = self.var * self.count + values.var(0, unbiased=False) * n + delta.square() * self.count * n / total
+                self.mean += delta * n / total
+                self.var.copy_(m2 / total)
+                self.count.copy_(total)
+        return (x - self.mean.to(x.dtype)) / (self.var.to(x.dtype) + self.eps).sqrt()
+
+
 class PrefixProjector(nn.Module):
     """E2P's MLP: a user vector ``[batch, in_dim]`` -> ``[batch, N, hidden]`` soft tokens."""
 
     def __init__(self, in_dim: int, mlp_hidden: int, hidden: int, num_tokens: int, dropout: float = 0.0,
-                 zero_init: bool = False) -> None:
+                 zero_init: bool = False, standardize: bool = False) -> None:
         super().__init__()
         self.num_tokens, self.hidden = num_tokens, hidden
+        self.standardize = RunningStandardize(in_dim) if standardize else nn.Identity()
         self.net = nn.Sequential(
             nn.Linear(in_dim, mlp_hidden),
             nn.GELU(),
@@ -51,7 +88,7 @@ class PrefixProjector(nn.Module):
             zero_user_weights(self.net[-1])
 
     def forward(self, user_vector: torch.Tensor) -> torch.Tensor:
-        return self.net(user_vector).view(user_vector.shape[0], self.num_tokens, self.hidden)
+        return self.net(self.standardize(user_vector)).view(user_vector.shape[0], self.num_tokens, self.hidden)
 
 
 def masked_mean(items: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
