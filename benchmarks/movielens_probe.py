@@ -46,7 +46,7 @@ def main() -> None:
         texts = sorted({item["text"] for d in (train, test) for p in d.profiles.values() for item in p.items})
         embedding = dict(zip(texts, encoder.encode(texts), strict=True))
 
-        def user_vectors(dataset):
+        def user_vectors(dataset, embedding=embedding):
             return np.stack([np.mean([embedding[item["text"]] for item in dataset.profiles[e.user_id].items], axis=0)
                              for e in dataset.examples])
 

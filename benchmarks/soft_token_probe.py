@@ -22,11 +22,11 @@ from collections import Counter
 import numpy as np
 import torch
 
+from personalize.adapter_files import read_adapter_config
 from personalize.data.loading import load_dataset
 from personalize.data.synthetic import parse_style
 from personalize.data.tasks import STYLE_ATTRIBUTES
 from personalize.methods.soft.adapter import make_feature_builder
-from personalize.adapter_files import read_adapter_config
 from personalize.modeling import PersonalizedModel
 from personalize.models.llm import load_base_model
 
