@@ -17,29 +17,19 @@ test users' tokens: 1.0 means every user gets the same tokens).
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 
 import numpy as np
 import torch
+from encoder_probe import user_style
 
 from personalize.adapter_files import read_adapter_config
 from personalize.data.loading import load_dataset
-from personalize.data.synthetic import parse_style
 from personalize.data.tasks import STYLE_ATTRIBUTES
 from personalize.methods.soft.adapter import make_feature_builder
 from personalize.modeling import PersonalizedModel
 from personalize.models.llm import load_base_model
 
 DEFAULT_DATA = "synthetic-style:seed=0,n_users=480,items_per_user=16,examples_per_user=4,split_by=user"
-
-
-def user_style(items: list[dict]) -> dict[str, str | None]:
-    """Per attribute, the value most of the user's history items show."""
-    style = {}
-    for attribute in STYLE_ATTRIBUTES:
-        shown = Counter(value for item in items if (value := parse_style(item["text"])[attribute]) is not None)
-        style[attribute] = shown.most_common(1)[0][0] if shown else None
-    return style
 
 
 def probe(x_train: np.ndarray, x_test: np.ndarray, train_styles: list, test_styles: list) -> list[float]:
