@@ -2,7 +2,7 @@
 
 E2P reads the mean of the history items' embeddings (``Title (year); genres; rated r of 5``).
 For each encoder, a logistic regression is fitted on those mean vectors of the training records
-(the first ``--shots`` of TALLRec's 8,000, as the LLM rows train on, and all of them) to predict
+(a seeded sample of ``--shots`` of TALLRec's 8,000, as the LLM rows train on, and all of them) to predict
 "liked", and scored by AUC on TALLRec's test split, beside the no-training rule that reads the
 same 10 items: the share of them the user liked. A probe near the rule says the vector carries the
 user's like rate, so an adapter at chance is a training problem, not an encoder problem.

@@ -26,6 +26,7 @@ from personalize.adapter_files import read_adapter_config
 from personalize.data.loading import load_dataset
 from personalize.data.tasks import STYLE_ATTRIBUTES
 from personalize.methods.soft.adapter import make_feature_builder
+from personalize.methods.soft.layers import masked_mean
 from personalize.modeling import PersonalizedModel
 from personalize.models.llm import load_base_model
 
@@ -70,8 +71,7 @@ def main() -> None:
         with torch.no_grad():
             for split, ps in profiles.items():
                 feats = features(ps)
-                read = feats.vector if feats.vector is not None else (
-                    (feats.items * feats.item_mask.unsqueeze(-1)).sum(1) / feats.item_mask.sum(1, keepdim=True))
+                read = feats.vector if feats.vector is not None else masked_mean(feats.items, feats.item_mask)
                 inputs[split] = read.float().numpy()
                 tokens[split] = model.adapter(feats).float().flatten(1).numpy()
         unit = tokens["test"] / np.linalg.norm(tokens["test"], axis=1, keepdims=True)
