@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
-# synthetic-pref with held-out users: does E2P-1 read a new user's genre ranking from their
-# history (each item's description and the genre the user chose, `encoded_fields`)? Trained like
-# the lever study (the first epoch of a 2-epoch schedule), scored on the test users' examples with
-# their own history and with another user's; `none` beside it.
-#   bash benchmarks/pref_user_split.sh [OUT=runs/pref-user-split]
+# synthetic-pref with held-out users: does a soft method read a new user's genre ranking from their
+# history (each item's description and the genre the user chose, `encoded_fields`)? Each run is
+# scored on the test users' examples with their own history and with another user's; `none` beside.
+#   e2p1:          the lever study's budget (the first epoch of a 2-epoch schedule, lr 1e-2, no LoRA)
+#   e2p1-lora8:    the synthetic-style recipe (benchmarks/style_recipe.sh): 2 epochs, lr 3e-3, a
+#                  shared rank-8 LoRA beside the user's token
+#   prompt1-lora8: its control (the same, reading no user)
+#   bash benchmarks/pref_user_split.sh [OUT=runs/pref-user-split] [RUN...]
 set -euo pipefail
-out="${1:-runs/pref-user-split}"
+source "$(dirname "$0")/train_and_score.sh"
+out="${1:-runs/pref-user-split}"; shift || true
 pz="${PERSONALIZE:-.venv/bin/personalize}"
 data="synthetic-pref:seed=0,n_users=120,items_per_user=16,examples_per_user=4,split_by=user"
-[ -f "$out/e2p1/train/adapter_model.safetensors" ] || $pz train --data "$data" --method e2p --num-tokens 1 --lr 1e-2 \
-  --epochs 2 --stop-after 1 --dev-limit 32 --no-dev-eval --patience 10 --encoder char-ngrams --out "$out/e2p1/train"
+common=(--data "$data" --dev-limit 32 --no-dev-eval --patience 10 --encoder char-ngrams)
+declare -A runs=(
+  [e2p1]="--method e2p --num-tokens 1 --lr 1e-2 --epochs 2 --stop-after 1"
+  [e2p1-lora8]="--method e2p --num-tokens 1 --lr 3e-3 --epochs 2 --settings {\"lora_rank\":8}"
+  [prompt1-lora8]="--method prompt --num-tokens 1 --lr 3e-3 --epochs 2 --settings {\"lora_rank\":8}"
+)
+order=(e2p1 e2p1-lora8 prompt1-lora8)
+[ $# -gt 0 ] && order=("$@")
 [ -f "$out/none/results.json" ] || $pz eval --method none --data "$data" --split test --out "$out/none"
-[ -f "$out/e2p1/own/results.json" ] || $pz eval --adapter "$out/e2p1/train" --data "$data" --split test --out "$out/e2p1/own"
-[ -f "$out/e2p1/other/results.json" ] || $pz eval --adapter "$out/e2p1/train" --data "$data" --split test \
-  --shuffle-profiles --out "$out/e2p1/other"
+for name in "${order[@]}"; do
+  # shellcheck disable=SC2086  # a run's own options are split into words on purpose
+  train_and_score "$out/$name" --data "$data" --split test -- "${common[@]}" ${runs[$name]}
+done
 "${PYTHON:-.venv/bin/python}" - "$out" "$data" <<'PY'
 import json, sys
 from pathlib import Path
@@ -31,8 +42,15 @@ def scores(folder):
     preds = {p["id"]: p["output"] for p in json.loads((out / folder / "predictions.json").read_text())["golds"]}
     return per_example_scores(task, preds, golds)
 
-for name in ("none", "e2p1/own", "e2p1/other"):
-    print(f"{name}: accuracy {json.loads((out / name / 'results.json').read_text())['metrics']['accuracy']:.3f}")
-g = paired_gain(task, scores("e2p1/own"), [scores("e2p1/other")], owner)["accuracy"]
-print(f"e2p1 own - other: {g['difference']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}] ({g['users']} users)")
+def accuracy(folder):
+    return json.loads((out / folder / "results.json").read_text())["metrics"]["accuracy"]
+
+print(f"{len(test)} test examples of {len(set(owner.values()))} held-out users; intervals: user-level bootstrap 95%")
+print(f"none: accuracy {accuracy('none'):.3f}")
+for run in sorted(p.name for p in out.iterdir() if (p / "own" / "results.json").exists()):
+    line = f"{run}: accuracy own {accuracy(f'{run}/own'):.3f}"
+    if (out / run / "other" / "results.json").exists():
+        g = paired_gain(task, scores(f"{run}/own"), [scores(f"{run}/other")], owner)["accuracy"]
+        line += f", another user's {accuracy(f'{run}/other'):.3f}, own - other {g['difference']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}]"
+    print(line)
 PY

@@ -281,6 +281,19 @@ def test_adapter_of_another_method_is_refused(tiny_model, fake_encoder, tmp_path
         evaluate(make_method("e2p"), ds, model=tiny_model, show_progress=False)
 
 
+@pytest.mark.parametrize("name", ["e2p", "persoma", "xattn", "rag-prefix", "prompt"])
+def test_whether_a_method_reads_users_is_known_before_and_after_setup(tiny_model, fake_encoder, tmp_path: Path, name) -> None:
+    """The shuffled-history ablations ask before a method is set up: its kind must give the
+    answer its feature builder gives once set up (the control reads nothing)."""
+    from personalize.methods.soft.adapter import ADAPTERS, make_feature_builder
+
+    ds = load_dataset("synthetic-pref", "dev", n_users=1, examples_per_user=1)
+    kind = ADAPTERS.get(name)
+    before = make_method(name).reads_profile
+    after = make_feature_builder(name, kind.config_class(), ds.task).reads_profile
+    assert before == after == (name != "prompt")
+
+
 def _train_config(method: str, **kw) -> TrainConfig:
     adapter = {"num_tokens": 2, "mlp_hidden": 32} if method == "e2p" else {"num_tokens": 2}
     base = dict(method=method, data="synthetic-pref:n_users=6,items_per_user=12,examples_per_user=6", adapter=adapter,

@@ -65,11 +65,11 @@ class SoftPrefixMethod(Method):
 
     @property
     def reads_profile(self) -> bool:
-        # known once set up; the control (``prompt``) reads no user features
+        # once set up its feature builder says; before, its kind (the ``prompt`` control reads no user)
         features = getattr(self, "features", None)
         if features is not None:
             return features.reads_profile
-        return self.name != "prompt"
+        return ADAPTERS.get(self.name).reads_user
 
     def describe(self) -> dict[str, Any]:
         return {"method": self.name, "config": self.config.to_dict(),

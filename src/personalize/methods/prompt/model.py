@@ -39,4 +39,4 @@ def no_user(config: PromptConfig, task: Any, embedder: Callable[[], Any]) -> Fea
     return FeatureBuilder(task)
 
 
-KIND = SoftMethodKind(PromptConfig, PromptAdapter, no_user)
+KIND = SoftMethodKind(PromptConfig, PromptAdapter, no_user, reads_user=False)

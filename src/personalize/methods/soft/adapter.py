@@ -88,12 +88,15 @@ class SoftMethodKind:
             when the builder encodes anything).
         layout: where its tokens go: ``(tokenizer, task, config) -> layout`` with
             ``split(input) -> (prefix ids, suffix ids)``; default: by ``config.placement``.
+        reads_user: whether its features read anything of the user (``False`` for a control);
+            what the shuffled-history ablations ask before a method is set up.
     """
 
     config_class: type[SoftPrefixConfig]
     build: Callable[[SoftPrefixConfig, int, int, float], SoftTokenAdapter]
     features: Callable[[SoftPrefixConfig, TaskSpec, Callable[[], Any]], FeatureBuilder]
     layout: Callable[[Any, TaskSpec, SoftPrefixConfig], SoftPromptLayout] = SoftPromptLayout
+    reads_user: bool = True
 
 
 class SoftMethods:
