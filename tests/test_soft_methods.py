@@ -282,7 +282,7 @@ def test_adapter_of_another_method_is_refused(tiny_model, fake_encoder, tmp_path
 
 
 @pytest.mark.parametrize("name", ["e2p", "persoma", "xattn", "rag-prefix", "prompt"])
-def test_whether_a_method_reads_users_is_known_before_and_after_setup(tiny_model, fake_encoder, tmp_path: Path, name) -> None:
+def test_whether_a_method_reads_users_is_known_before_and_after_setup(fake_encoder, name) -> None:
     """The shuffled-history ablations ask before a method is set up: its kind must give the
     answer its feature builder gives once set up (the control reads nothing)."""
     from personalize.methods.soft.adapter import ADAPTERS, make_feature_builder
