@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 from scipy.stats import spearmanr
-from sklearn.metrics import roc_auc_score
 
 from personalize.compare.tables import fmt_interval
 from personalize.data.loading import load_dataset
 from personalize.evaluation.gains import auc_gain
+from personalize.metrics import compute_metrics
 
 CONTROLS = {"e2p1": "prompt1", "e2p1-lora8": "prompt1-lora8", "e2p1-lora8-std": "prompt1-lora8",
             "persoma4-lora8": "prompt1-lora8"}
@@ -90,12 +90,10 @@ def main() -> None:
             f"{r['train_seconds']} ({r['kept_epoch']})" if r["kept_epoch"] is not None else "–",
         ]) + " |")
     print(f"\n{len(ids)} test records of {len(set(users))} users; intervals: user-level bootstrap 95%.")
-    rule = [like_rate[i] for i in ids]
-    by_user = {u: [k for k, v in enumerate(users) if v == u] for u in set(users)}
-    per_user = [roc_auc_score([positive[k] for k in ks], [rule[k] for k in ks])
-                for ks in by_user.values() if 0 < sum(positive[k] for k in ks) < len(ks)]
-    print(f"The like-rate rule (share of liked among the 10 history movies): AUC {roc_auc_score(positive, rule):.3f}, "
-          f"per-user AUC {np.mean(per_user):.3f}.")
+    rule = compute_metrics(dataset.task, {e.id: "Yes" if like_rate[e.id] > 0.5 else "No" for e in test},
+                           {e.id: e.output for e in test}, probabilities=like_rate, owners={e.id: e.owner for e in test})
+    print(f"The like-rate rule (share of liked among the 10 history movies): AUC {rule['auc']:.3f}, "
+          f"per-user AUC {rule['user-auc']:.3f}.")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
 

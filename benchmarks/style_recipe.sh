@@ -28,14 +28,14 @@ declare -A runs=(
   [persoma4mlp-lora8]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\"}"
   # one more epoch of e2p1-lora8 (started from its kept weights, half the learning rate, its own
   # warm-up and decay): does more training move the attributes still short of 0.90?
+  [e2p1-lora8-more]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8} --init-adapter $out/e2p1-lora8/train --lr 1.5e-3 --epochs 1"
+  [e2p1-lora8-more2]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8} --init-adapter $out/e2p1-lora8-more/train --lr 1.5e-3 --epochs 1"
   # E2P-1 with each dimension of the user vector standardised over the training users (the lever that
   # moved MovieLens off chance): do the user's differences, small beside the shared mean, read better?
   [e2p1-lora8-std]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"}"
   # two more epochs of e2p1-lora8-std, the same steps as e2p1-lora8-more and -more2
   [e2p1-lora8-std-more]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --init-adapter $out/e2p1-lora8-std/train --lr 1.5e-3 --epochs 1"
   [e2p1-lora8-std-more2]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --init-adapter $out/e2p1-lora8-std-more/train --lr 1.5e-3 --epochs 1"
-  [e2p1-lora8-more]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8} --init-adapter $out/e2p1-lora8/train --lr 1.5e-3 --epochs 1"
-  [e2p1-lora8-more2]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8} --init-adapter $out/e2p1-lora8-more/train --lr 1.5e-3 --epochs 1"
 )
 # text-k4 trains nothing: it pastes 4 retrieved history items (own, or another user's) into the prompt.
 order=(e2p1-lora8 prompt1-lora8 persoma4-lora8 persoma4mlp-lora8 text-k4 e2p1-lora8-more e2p1-lora8-more2 e2p5-lora8 xattn-lora8 ragprefix4-lora8 e2p1-lora8-std e2p1-lora8-std-more e2p1-lora8-std-more2)
