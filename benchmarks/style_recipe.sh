@@ -36,9 +36,13 @@ declare -A runs=(
   # two more epochs of e2p1-lora8-std, the same steps as e2p1-lora8-more and -more2
   [e2p1-lora8-std-more]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --init-adapter $out/e2p1-lora8-std/train --lr 1.5e-3 --epochs 1"
   [e2p1-lora8-std-more2]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --init-adapter $out/e2p1-lora8-std-more/train --lr 1.5e-3 --epochs 1"
+  # PERSOMA's MLP adapter with each item embedding standardised over the training users' items
+  [persoma4mlp-lora8-std]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"input_norm\":\"standardize\"}"
+  # the 2+1+1 epochs above were still gaining on ending and spelling: one 6-epoch schedule from scratch
+  [e2p1-lora8-std6]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --epochs 6"
 )
 # text-k4 trains nothing: it pastes 4 retrieved history items (own, or another user's) into the prompt.
-order=(e2p1-lora8 prompt1-lora8 persoma4-lora8 persoma4mlp-lora8 text-k4 e2p1-lora8-more e2p1-lora8-more2 e2p5-lora8 xattn-lora8 ragprefix4-lora8 e2p1-lora8-std e2p1-lora8-std-more e2p1-lora8-std-more2)
+order=(e2p1-lora8 prompt1-lora8 persoma4-lora8 persoma4mlp-lora8 text-k4 e2p1-lora8-more e2p1-lora8-more2 e2p5-lora8 xattn-lora8 ragprefix4-lora8 e2p1-lora8-std e2p1-lora8-std-more e2p1-lora8-std-more2 e2p1-lora8-std6 persoma4mlp-lora8-std)
 [ $# -gt 0 ] && order=("$@")
 [ -f "$out/none/own/results.json" ] || $pz eval --method none --data "$data" --split test --limit $limit --out "$out/none/own"
 for name in "${order[@]}"; do

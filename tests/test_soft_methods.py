@@ -443,3 +443,36 @@ def test_e2p_standardized_input_is_saved_with_the_adapter(tiny_model, tmp_path: 
     assert torch.equal(loaded.adapter(feats), tokens)
     with pytest.raises(ConfigError):
         E2PConfig.from_dict({"input_norm": "whiten"}, source="test")
+
+
+def test_running_standardize_per_item_ignores_padding() -> None:
+    from personalize.methods.soft.layers import RunningStandardize
+
+    g = torch.Generator().manual_seed(0)
+    items = 2.0 + torch.randn(3, 4, 5, generator=g)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0]])
+    items[mask == 0] = 1e6  # padding must neither move the statistics nor come out
+    layer = RunningStandardize(5).train()
+    out = layer(items, mask)
+    valid = items[mask.bool()]
+    assert int(layer.count) == 7
+    assert torch.allclose(layer.mean, valid.mean(0), atol=1e-5)
+    assert torch.allclose(layer.var, valid.var(0, unbiased=False), atol=1e-4)
+    assert torch.equal(out[mask == 0], torch.zeros(5, 5))
+    assert torch.allclose(out[mask.bool()], (valid - valid.mean(0)) / (valid.var(0, unbiased=False) + 1e-6).sqrt(), atol=1e-4)
+
+
+@pytest.mark.parametrize("resampler", ["perceiver", "mlp"])
+def test_persoma_standardized_items_are_saved_with_the_adapter(tiny_model, tmp_path: Path, resampler) -> None:
+    config = PersomaConfig(num_tokens=2, dim=16, heads=2, resampler=resampler, input_norm="standardize")
+    model = _model(tiny_model, "persoma", config)
+    feats = _features(4, kind="items")
+    model.train()
+    model.adapter(feats)
+    model.eval()
+    tokens = model.adapter(feats)
+    assert int(model.adapter.standardize.count) == int(feats.item_mask.sum())
+    model.save_pretrained(tmp_path)
+    loaded = PersonalizedModel.from_pretrained(tiny_model.model, tmp_path, base_name=tiny_model.name).eval()
+    assert loaded.config.input_norm == "standardize"
+    assert torch.equal(loaded.adapter(feats), tokens)

@@ -11,7 +11,7 @@ import torch
 from personalize.methods.soft.adapter import SoftMethodKind, SoftTokenAdapter
 from personalize.methods.soft.config import SoftPrefixConfig
 from personalize.methods.soft.features import ItemEmbeddings, UserFeatures
-from personalize.methods.soft.layers import MLPAdapter, PerceiverResampler, zero_user_weights
+from personalize.methods.soft.layers import MLPAdapter, PerceiverResampler, RunningStandardize, zero_user_weights
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,9 @@ class PersomaConfig(SoftPrefixConfig):
         dim: width inside the resampler.
         depth: Perceiver blocks.
         heads: attention heads in each block.
+        input_norm: ``none``, or ``standardize``: centre and scale each dimension of every item
+            embedding by its mean and spread over the training users' items before the
+            resampler (statistics saved with the adapter; E2P's setting of the same name, per item).
     """
 
     has_user_projection: ClassVar[bool] = True
@@ -33,6 +36,7 @@ class PersomaConfig(SoftPrefixConfig):
     dim: int = 256
     depth: int = 2
     heads: int = 4
+    input_norm: Literal["none", "standardize"] = "none"
 
 
 class PersomaAdapter(SoftTokenAdapter):
@@ -40,6 +44,7 @@ class PersomaAdapter(SoftTokenAdapter):
 
     def __init__(self, config: PersomaConfig, hidden_size: int, encoder_dim: int, embed_norm: float) -> None:
         super().__init__(config, hidden_size, embed_norm)
+        self.standardize = RunningStandardize(encoder_dim) if config.input_norm == "standardize" else None
         if config.resampler == "perceiver":
             self.resampler = PerceiverResampler(encoder_dim, config.dim, hidden_size, config.num_tokens, config.depth, config.heads)
         else:
@@ -49,7 +54,8 @@ class PersomaAdapter(SoftTokenAdapter):
 
     def raw_tokens(self, features: UserFeatures) -> torch.Tensor:
         assert features.items is not None and features.item_mask is not None, "PERSOMA needs per-item embeddings"
-        return self.resampler(features.items, features.item_mask)
+        items = features.items if self.standardize is None else self.standardize(features.items, features.item_mask)
+        return self.resampler(items, features.item_mask)
 
 
 def item_embeddings(config: PersomaConfig, task: Any, embedder: Callable[[], Any]) -> ItemEmbeddings:

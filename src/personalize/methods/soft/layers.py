@@ -45,7 +45,8 @@ class RunningStandardize(nn.Module):
     see. Standardised, it is the whole input. Unlike batch norm, it normalises with the running
     statistics in training too: no train/eval mismatch, and a batch of one is fine.
 
-    ``[batch, dim] -> [batch, dim]``.
+    ``[batch, dim] -> [batch, dim]``; or per item, ``[batch, items, dim]`` with an ``item_mask``
+    ``[batch, items]``: only valid items update the statistics, and padded items come out as 0.
     """
 
     def __init__(self, dim: int, eps: float = 1e-6) -> None:
@@ -55,19 +56,28 @@ class RunningStandardize(nn.Module):
         self.register_buffer("var", torch.ones(dim), persistent=True)
         self.register_buffer("count", torch.zeros(()), persistent=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, item_mask: torch.Tensor | None = None) -> torch.Tensor:
         if self.training:
-            with torch.no_grad():
-                values = x.detach().to(self.mean.dtype)
-                n, total = values.shape[0], self.count + values.shape[0]
-                batch_mean = values.mean(0)
-                delta = batch_mean - self.mean
-                # Chan et al.'s parallel update of the mean and the (population) variance
-                m2 = self.var * self.count + values.var(0, unbiased=False) * n + delta.square() * self.count * n / total
-                self.mean += delta * n / total
-                self.var.copy_(m2 / total)
-                self.count.copy_(total)
-        return (x - self.mean.to(x.dtype)) / (self.var.to(x.dtype) + self.eps).sqrt()
+            self._update(x.detach().reshape(-1, x.shape[-1]) if item_mask is None else x.detach()[item_mask.bool()])
+        standardized = (x - self.mean.to(x.dtype)) / (self.var.to(x.dtype) + self.eps).sqrt()
+        if item_mask is not None:
+            standardized = standardized * item_mask.to(x.dtype).unsqueeze(-1)
+        return standardized
+
+    def _update(self, values: torch.Tensor) -> None:
+        """Fold ``[n, dim]`` more training vectors into the running mean and variance."""
+        if values.shape[0] == 0:
+            return
+        with torch.no_grad():
+            values = values.to(self.mean.dtype)
+            n, total = values.shape[0], self.count + values.shape[0]
+            batch_mean = values.mean(0)
+            delta = batch_mean - self.mean
+            # Chan et al.'s parallel update of the mean and the (population) variance
+            m2 = self.var * self.count + values.var(0, unbiased=False) * n + delta.square() * self.count * n / total
+            self.mean += delta * n / total
+            self.var.copy_(m2 / total)
+            self.count.copy_(total)
 
 
 class PrefixProjector(nn.Module):
