@@ -29,6 +29,12 @@ declare -A runs=(
   # offset on what every record shares
   [e2p1-lora8-std]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"}"
   [prompt1-lora8-1024]="--method prompt --num-tokens 1 --settings {\"lora_rank\":8} --data ${data%shots=256}shots=1024"
+  # all 8,000 training records (2,000 steps an epoch): can the shared LoRA learn the movies' appeal
+  # from their titles (what the like-rate rule lacks), with the standardised user beside it?
+  [e2p1-lora8-std-8000]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --data ${data%shots=256}shots=all"
+  [prompt1-lora8-8000]="--method prompt --num-tokens 1 --settings {\"lora_rank\":8} --data ${data%shots=256}shots=all"
+  # PERSOMA's MLP adapter on the per-item vectors, each standardised over the training items
+  [persoma4mlp-lora8-std]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"input_norm\":\"standardize\"}"
 )
 order=(e2p1-lora8 prompt1-lora8 e2p1 prompt1 persoma4-lora8)
 [ $# -gt 0 ] && order=("$@")

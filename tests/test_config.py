@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -131,3 +132,22 @@ def test_containers_and_optional_literal() -> None:
         _Nested.from_dict({"extra": [1]})
     with pytest.raises(ConfigError, match="choice"):
         _Nested.from_dict({"choice": "c"})
+
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize("path", sorted((CONFIGS / "train").glob("*.json")), ids=lambda p: p.name)
+def test_shipped_train_configs_load_strictly(path: Path) -> None:
+    from personalize.methods.soft.adapter import ADAPTERS
+    from personalize.training import TrainConfig
+
+    config = TrainConfig.load(path)
+    ADAPTERS.get(config.method).config_class.from_dict(config.adapter, source=str(path))
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("compare-*.json")), ids=lambda p: p.name)
+def test_shipped_comparison_configs_load_strictly(path: Path) -> None:
+    from personalize.compare.config import load_comparison_config
+
+    assert load_comparison_config(path).methods
