@@ -43,7 +43,7 @@ def ship(run: Path, target: Path) -> None:
                 if summary.get("augmented_examples") else "")
              + f", {summary['epochs_run']} epoch(s), "
              f"{summary['train_seconds']:.0f} s at {summary['train_tokens_per_second']:.0f} tokens/s "
-             "(2-core CPU, shared with other jobs).", ""]
+             f"({_machine(summary)}).", ""]
     log = run / "train_log.jsonl"
     if log.exists():
         lines += ["Per epoch (teacher-forced dev loss with the user's own history / another user's):", ""]
@@ -51,6 +51,8 @@ def ship(run: Path, target: Path) -> None:
             other = entry.get("dev_loss_other_user")
             lines.append(f"- epoch {entry['epoch']}: train {entry['train_loss']:.3f}, dev {entry['dev_loss']:.3f}"
                          + (f" / {other:.3f} (gap {other - entry['dev_loss']:+.3f})" if other is not None else ""))
+        if summary.get("best_epoch"):
+            lines.append(f"\nKept: epoch {summary['best_epoch']} (the lowest teacher-forced dev loss).")
         lines.append("")
     results = run / "eval" / "results.json"
     if results.exists():
@@ -60,6 +62,15 @@ def ship(run: Path, target: Path) -> None:
                   "```bash", f"personalize eval --adapter {target} --data ../shared/data/lamp7 --out runs/{target.name} "
                   "--postprocess clean --no-repeat-ngram 3", "```", ""]
     (target / "README.md").write_text("\n".join(lines))
+
+
+def _machine(summary: dict) -> str:
+    """The CPU (or GPU) the run recorded, e.g. "2-core Intel(R) Xeon(R) Processor, bf16 matmuls on amx"."""
+    device = (summary.get("machine") or {}).get("cpu") or {}
+    if not device:
+        return "machine not recorded"
+    return (f"{device.get('cores', '?')}-core {device.get('model', 'CPU')}"
+            + (f", bf16 matmuls on {device['bf16_matmul']}" if device.get("bf16_matmul") else ""))
 
 
 def ship_stopped(run: Path, target: Path) -> None:

@@ -43,9 +43,16 @@ declare -A runs=(
   # the same 6 epochs for the control (a fair budget) and for PERSOMA's MLP adapter, standardised
   [prompt1-lora8-6]="--method prompt --num-tokens 1 --settings {\"lora_rank\":8} --epochs 6"
   [persoma4mlp-lora8-std6]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"input_norm\":\"standardize\"} --epochs 6"
+  # PERSOMA's MLP 4x wider (dim 1024, E2P's MLP width): at dim 256 it stopped short on spelling and sign-off
+  # rag-prefix (the items retrieved for the input) through PERSOMA's MLP adapter, standardised, 6
+  # epochs: with the Perceiver, 2 epochs, only letter case followed the user
+  [ragprefix4mlp-lora8-std6]="--method rag-prefix --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"input_norm\":\"standardize\"} --epochs 6"
+  # xattn with the recipe's 6 epochs (at 2 its dev-loss gap was still opening: +0.17, +0.31)
+  [xattn-lora8-6]="--method xattn --settings {\"lora_rank\":8} --epochs 6"
+  [persoma4mlp1024-lora8-std6]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"dim\":1024,\"input_norm\":\"standardize\"} --epochs 6"
 )
 # text-k4 trains nothing: it pastes 4 retrieved history items (own, or another user's) into the prompt.
-order=(e2p1-lora8 prompt1-lora8 persoma4-lora8 persoma4mlp-lora8 text-k4 e2p1-lora8-more e2p1-lora8-more2 e2p5-lora8 xattn-lora8 ragprefix4-lora8 e2p1-lora8-std e2p1-lora8-std-more e2p1-lora8-std-more2 e2p1-lora8-std6 persoma4mlp-lora8-std prompt1-lora8-6 persoma4mlp-lora8-std6)
+order=(e2p1-lora8 prompt1-lora8 persoma4-lora8 persoma4mlp-lora8 text-k4 e2p1-lora8-more e2p1-lora8-more2 e2p5-lora8 xattn-lora8 ragprefix4-lora8 e2p1-lora8-std e2p1-lora8-std-more e2p1-lora8-std-more2 e2p1-lora8-std6 persoma4mlp-lora8-std prompt1-lora8-6 persoma4mlp-lora8-std6 persoma4mlp1024-lora8-std6 ragprefix4mlp-lora8-std6 xattn-lora8-6)
 [ $# -gt 0 ] && order=("$@")
 [ -f "$out/none/own/results.json" ] || $pz eval --method none --data "$data" --split test --limit $limit --out "$out/none/own"
 for name in "${order[@]}"; do
