@@ -8,6 +8,9 @@
 #   prompt1-lora8: its control (the same, reading no user)
 #   e2p1-lora8-std: e2p1-lora8 with its user vector standardised over the training users
 #                  (input_norm: standardize; e2p1-lora8's dev-loss gap was +0.00001)
+#   e2p1-lora8-std6, persoma4mlp-lora8-std6, prompt1-lora8-6: the shipped synthetic-style recipe
+#                  (configs/train/synthetic-style-*.json: 6 epochs in one schedule, standardised input;
+#                  PERSOMA's MLP adapter, whose per-item vectors keep each item's genre apart) and its control
 #   bash benchmarks/pref_user_split.sh [OUT=runs/pref-user-split] [RUN...]
 set -euo pipefail
 source "$(dirname "$0")/train_and_score.sh"
@@ -20,8 +23,11 @@ declare -A runs=(
   [e2p1-lora8]="--method e2p --num-tokens 1 --lr 3e-3 --epochs 2 --settings {\"lora_rank\":8}"
   [prompt1-lora8]="--method prompt --num-tokens 1 --lr 3e-3 --epochs 2 --settings {\"lora_rank\":8}"
   [e2p1-lora8-std]="--method e2p --num-tokens 1 --lr 3e-3 --epochs 2 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"}"
+  [e2p1-lora8-std6]="--method e2p --num-tokens 1 --lr 3e-3 --epochs 6 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"}"
+  [persoma4mlp-lora8-std6]="--method persoma --num-tokens 4 --lr 3e-3 --epochs 6 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"input_norm\":\"standardize\"}"
+  [prompt1-lora8-6]="--method prompt --num-tokens 1 --lr 3e-3 --epochs 6 --settings {\"lora_rank\":8}"
 )
-order=(e2p1 e2p1-lora8 prompt1-lora8 e2p1-lora8-std)
+order=(e2p1 e2p1-lora8 prompt1-lora8 e2p1-lora8-std e2p1-lora8-std6 persoma4mlp-lora8-std6 prompt1-lora8-6)
 [ $# -gt 0 ] && order=("$@")
 [ -f "$out/none/results.json" ] || $pz eval --method none --data "$data" --split test --out "$out/none"
 for name in "${order[@]}"; do
