@@ -52,6 +52,10 @@ for run in sorted(p for p in out.iterdir() if (p / "own" / "results.json").exist
     line = f"{run.name}: rouge-1 own {metrics(run / 'own')['rouge-1']:.4f}"
     g = paired_gain(dev.task, own, [none], owner)["rouge-1"]
     line += f", - none {g['difference']:+.4f} [{g['low']:+.4f}, {g['high']:+.4f}]"
+    control = out / "prompt1-lora8-6"
+    if run != control and (control / "own" / "results.json").exists():
+        g = paired_gain(dev.task, own, [scores(control / "own")], owner)["rouge-1"]
+        line += f", - control {g['difference']:+.4f} [{g['low']:+.4f}, {g['high']:+.4f}]"
     if (run / "other" / "results.json").exists():
         g = paired_gain(dev.task, own, [scores(run / "other")], owner)["rouge-1"]
         line += (f", another user's {metrics(run / 'other')['rouge-1']:.4f},"

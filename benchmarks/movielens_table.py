@@ -29,7 +29,8 @@ from personalize.evaluation.gains import auc_gain
 from personalize.metrics import compute_metrics
 
 CONTROLS = {"e2p1": "prompt1", "e2p1-lora8": "prompt1-lora8", "e2p1-lora8-std": "prompt1-lora8",
-            "persoma4-lora8": "prompt1-lora8"}
+            "persoma4-lora8": "prompt1-lora8", "persoma4mlp-lora8-std": "prompt1-lora8",
+            "e2p1-lora8-std-8000": "prompt1-lora8-8000", "persoma4mlp-lora8-std-8000": "prompt1-lora8-8000"}
 
 
 def probabilities(folder: Path) -> dict[str, float] | None:
