@@ -1,4 +1,4 @@
-"""Copy trained adapters (LaMP-7, synthetic) from runs/ into adapters/ with the command that trained them.
+"""Copy trained adapters (LaMP-7, synthetic, MovieLens) from runs/ into adapters/ with the command that trained them.
 
     python benchmarks/ship_adapters.py runs/soft-lamp7 e2p-1:lamp7-e2p-1 e2p-5:lamp7-e2p-5 ...
 Each target folder gets adapter_config.json, adapter_model.safetensors, train_summary.json and a
@@ -23,8 +23,9 @@ def ship(run: Path, target: Path) -> None:
     summary = json.loads((run / "train_summary.json").read_text())
     cfg = summary["config"]
     adapter = json.dumps(cfg["adapter"], separators=(",", ":"))
-    if cfg["data"].startswith("synthetic"):
-        command = (f"personalize train --method {cfg['method']} --data '{cfg['data']}' --epochs {cfg['epochs']} "
+    if "lamp7" not in cfg["data"]:  # synthetic or MovieLens: the data string says it all
+        command = (f"personalize train --method {cfg['method']} --data '{cfg['data']}' "
+                   + (f"--task {cfg['task']} " if cfg.get("task") else "") + f"--epochs {cfg['epochs']} "
                    f"--lr {cfg['lr']} --dev-limit {cfg['dev_limit']} --patience {cfg['patience']} "
                    + ("--no-dev-eval " if not cfg.get("dev_eval", True) else "")
                    + f"--settings '{adapter}' --out {target}")

@@ -40,6 +40,11 @@ declare -A runs=(
   [persoma4mlp-lora8-std]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"input_norm\":\"standardize\"}"
   # the 2+1+1 epochs above were still gaining on ending and spelling: one 6-epoch schedule from scratch
   [e2p1-lora8-std6]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --epochs 6"
+  # the encoder: cased + case-folded char n-grams. E2P-1's spelling was 0.95-0.99 for as-is and
+  # lower-case users and 0.55 (chance) for upper-case ones: with cased n-grams only, "COLOUR" shares
+  # no feature with "colour", so an upper-case user's spelling lives where only a third of the
+  # training users are
+  [e2p1-lora8-std6-folded]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --epochs 6 --encoder char-ngrams-folded"
   # the same 6 epochs for the control (a fair budget) and for PERSOMA's MLP adapter, standardised
   [prompt1-lora8-6]="--method prompt --num-tokens 1 --settings {\"lora_rank\":8} --epochs 6"
   [persoma4mlp-lora8-std6]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"input_norm\":\"standardize\"} --epochs 6"
@@ -52,7 +57,7 @@ declare -A runs=(
   [persoma4mlp1024-lora8-std6]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"dim\":1024,\"input_norm\":\"standardize\"} --epochs 6"
 )
 # text-k4 trains nothing: it pastes 4 retrieved history items (own, or another user's) into the prompt.
-order=(e2p1-lora8 prompt1-lora8 persoma4-lora8 persoma4mlp-lora8 text-k4 e2p1-lora8-more e2p1-lora8-more2 e2p5-lora8 xattn-lora8 ragprefix4-lora8 e2p1-lora8-std e2p1-lora8-std-more e2p1-lora8-std-more2 e2p1-lora8-std6 persoma4mlp-lora8-std prompt1-lora8-6 persoma4mlp-lora8-std6 persoma4mlp1024-lora8-std6 ragprefix4mlp-lora8-std6 xattn-lora8-6)
+order=(e2p1-lora8 prompt1-lora8 persoma4-lora8 persoma4mlp-lora8 text-k4 e2p1-lora8-more e2p1-lora8-more2 e2p5-lora8 xattn-lora8 ragprefix4-lora8 e2p1-lora8-std e2p1-lora8-std-more e2p1-lora8-std-more2 e2p1-lora8-std6 persoma4mlp-lora8-std prompt1-lora8-6 persoma4mlp-lora8-std6 persoma4mlp1024-lora8-std6 ragprefix4mlp-lora8-std6 xattn-lora8-6 e2p1-lora8-std6-folded)
 [ $# -gt 0 ] && order=("$@")
 [ -f "$out/none/own/results.json" ] || $pz eval --method none --data "$data" --split test --limit $limit --out "$out/none/own"
 for name in "${order[@]}"; do

@@ -308,3 +308,26 @@ def test_stop_after_runs_part_of_the_schedule(steerable_tiny_model, tmp_path) ->
     assert summary["epochs_run"] == 2 and len(_log(tmp_path / "run")) == 2
     with pytest.raises(ConfigError, match="stop_after_epochs"):
         _probe_config(stop_after_epochs=0)
+
+
+def test_char_ngrams_folded_shares_a_spelling_across_case_and_keeps_the_case() -> None:
+    from personalize.models.encoders import load_encoder
+
+    cased, folded = load_encoder("char-ngrams", device="cpu"), load_encoder("char-ngrams-folded", device="cpu")
+    texts = ["my favourite colour", "my favorite color", "MY FAVOURITE COLOUR", "MY FAVORITE COLOR"]
+
+    def spelling_directions_agree(encoder) -> float:  # British minus American, lower vs upper case
+        v = encoder.encode(texts)
+        assert v.shape == (4, encoder.dim) and np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+        lower, upper = v[0] - v[1], v[2] - v[3]
+        return float(lower @ upper / np.linalg.norm(lower) / np.linalg.norm(upper))
+
+    # A readout of spelling learnt on lower-case users transfers to upper-case ones only when folded.
+    assert abs(spelling_directions_agree(cased)) < 0.1
+    assert spelling_directions_agree(folded) > 0.3
+    assert not np.allclose(folded.encode(texts[:1]), folded.encode(texts[2:3]))  # the case is still seen
+    # The cased encoder is what the shipped adapters read: its buckets must not move.
+    x = cased.encode(texts[:1])[0]
+    assert np.count_nonzero(x) == 67
+    assert np.nonzero(x)[0][:6].tolist() == [2, 16, 21, 25, 29, 36]
+    assert np.allclose(x[[2, 16, 36]], [0.107838, -0.107838, -0.182586], atol=1e-5)

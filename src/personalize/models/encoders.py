@@ -84,10 +84,17 @@ class CharNgramEncoder:
     sign from a second hash, so that collisions cancel rather than pile up; counts are
     log-scaled (``1 + log tf``) and the row L2-normalised. ``encode(texts)`` returns float32
     ``[len(texts), dim]``, rows of unit norm (all zeros for an empty text).
+
+    ``case_folded=True`` (registered as ``char-ngrams-folded``) also counts the n-grams of the
+    lower-cased text, marked apart from the cased ones: a spelling ("COLOUR", "colour") then
+    shows the same features in whatever case a user writes, while the cased n-grams still carry
+    the case. With cased n-grams only, an upper-case user's spelling lives in features that only
+    upper-case users share.
     """
 
-    def __init__(self, name: str = "char-ngrams", dim: int = 512, orders: tuple[int, ...] = (1, 2, 3, 4)) -> None:
-        self.name, self.dim, self.orders = name, dim, orders
+    def __init__(self, name: str = "char-ngrams", dim: int = 512, orders: tuple[int, ...] = (1, 2, 3, 4),
+                 case_folded: bool = False) -> None:
+        self.name, self.dim, self.orders, self.case_folded = name, dim, orders, case_folded
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
         import zlib
@@ -95,11 +102,13 @@ class CharNgramEncoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
             counts: dict[str, int] = {}
-            padded = f"\x02{text}\x03"  # start and end marks: "starts with Honestly", "ends with !!!"
-            for n in self.orders:
-                for i in range(len(padded) - n + 1):
-                    gram = padded[i : i + n]
-                    counts[gram] = counts.get(gram, 0) + 1
+            variants = [("", text)] + ([("\x01", text.lower())] if self.case_folded else [])
+            for mark, variant in variants:  # the mark keeps folded n-grams apart from cased ones
+                padded = f"\x02{variant}\x03"  # start and end marks: "starts with Honestly", "ends with !!!"
+                for n in self.orders:
+                    for i in range(len(padded) - n + 1):
+                        gram = mark + padded[i : i + n]
+                        counts[gram] = counts.get(gram, 0) + 1
             for gram, count in counts.items():
                 key = zlib.crc32(gram.encode("utf-8"))
                 sign = 1.0 if zlib.crc32(gram.encode("utf-8"), 0x9E3779B9) & 1 else -1.0
@@ -155,8 +164,8 @@ class LLMMeanEncoder:
 
 def load_encoder(name: str = DEFAULT_ENCODER, *, device: str = "auto") -> SentenceEncoder | LLMMeanEncoder | CharNgramEncoder:
     """Load a sentence encoder by registry name, sentence-transformers id or local path; a base
-    LLM as an encoder (``llm:<model>[@layer]``, see :class:`LLMMeanEncoder`); or ``char-ngrams``,
-    the stylometric :class:`CharNgramEncoder`.
+    LLM as an encoder (``llm:<model>[@layer]``, see :class:`LLMMeanEncoder`); or ``char-ngrams``
+    / ``char-ngrams-folded``, the stylometric :class:`CharNgramEncoder` (cased; cased + case-folded).
 
     Loaded once per (name, device) per process: every method and cache shares it (it is frozen).
     """
@@ -169,6 +178,8 @@ def _load_encoder(name: str, dev: str) -> SentenceEncoder | LLMMeanEncoder | Cha
 
     if name == "char-ngrams":
         return CharNgramEncoder()
+    if name == "char-ngrams-folded":
+        return CharNgramEncoder(name, case_folded=True)
     if name.startswith(LLM_ENCODER_PREFIX):
         model_name, _, layer = name[len(LLM_ENCODER_PREFIX) :].partition("@")
         if not model_name or (layer and not layer.isdigit()):
