@@ -59,10 +59,11 @@ print("| run | MAE | RMSE | MAE, another user's history | own − other (MAE) | 
 print("|---|---|---|---|---|---|---|")
 for run in runs:
     m = json.loads((run / "own" / "results.json").read_text())["metrics"]
-    own = scores(run / "own")
-    other = (f"{json.loads((run / 'other' / 'results.json').read_text())['metrics']['mae']:.3f}"
-             if (run / "other" / "results.json").exists() else "–")
-    gap = interval(own, scores(run / "other")) if other != "–" else "–"
+    own = bias if run.name == "bias" else scores(run / "own")
+    other, gap = "–", "–"
+    if (run / "other" / "results.json").exists():
+        other = f"{json.loads((run / 'other' / 'results.json').read_text())['metrics']['mae']:.3f}"
+        gap = interval(own, scores(run / "other"))
     vs_bias = interval(own, bias) if run.name != "bias" else "–"
     summary = run / "train" / "train_summary.json"
     s = json.loads(summary.read_text()) if summary.exists() else None
