@@ -31,14 +31,14 @@ import json, sys
 from pathlib import Path
 from personalize.data.loading import load_dataset
 from personalize.evaluation.gains import paired_gain
-from personalize.metrics import per_example_scores
+from personalize.metrics import per_example_scores, read_lamp_outputs
 
 out, data = Path(sys.argv[1]), sys.argv[2]
 dev = load_dataset(data, "dev")
 golds, owner = {e.id: e.output for e in dev.examples}, {e.id: e.owner for e in dev.examples}
 
 def scores(folder):
-    preds = {p["id"]: p["output"] for p in json.loads((folder / "predictions.json").read_text())["golds"]}
+    _, preds = read_lamp_outputs(folder / "predictions.json")
     return per_example_scores(dev.task, preds, golds)
 
 def metrics(folder):

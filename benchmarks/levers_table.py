@@ -21,7 +21,7 @@ from pathlib import Path
 from personalize.data.synthetic import load_synthetic
 from personalize.data.tasks import get_task
 from personalize.evaluation.gains import paired_gain
-from personalize.metrics import per_example_scores
+from personalize.metrics import per_example_scores, read_lamp_outputs
 
 DATA = dict(seed=0, n_users=160, items_per_user=16, examples_per_user=4, split_by="user")
 ATTRIBUTES = ("case", "filler", "ending", "spelling", "signoff", "content")
@@ -45,8 +45,7 @@ def side(run: Path, name: str, golds: dict[str, str]) -> dict | None:
 
 
 def _scores(folder: Path, golds: dict[str, str]) -> dict[str, dict[str, float]]:
-    saved = json.loads((folder / "predictions.json").read_text())
-    predictions = {p["id"]: p["output"] for p in saved["golds"]}
+    _, predictions = read_lamp_outputs(folder / "predictions.json")
     return per_example_scores(get_task("synthetic-style"), predictions, {i: golds[i] for i in predictions})
 
 

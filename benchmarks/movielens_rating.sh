@@ -37,14 +37,14 @@ import json, sys
 from pathlib import Path
 from personalize.data.loading import load_dataset
 from personalize.evaluation.gains import paired_gain
-from personalize.metrics import per_example_scores
+from personalize.metrics import per_example_scores, read_lamp_outputs
 
 out, data = Path(sys.argv[1]), sys.argv[2]
 test = load_dataset(data, "test", "movielens-rating")
 golds, owner = {e.id: e.output for e in test.examples}, {e.id: e.owner for e in test.examples}
 
 def scores(folder):
-    preds = {p["id"]: p["output"] for p in json.loads((folder / "predictions.json").read_text())["golds"]}
+    _, preds = read_lamp_outputs(folder / "predictions.json")
     return per_example_scores(test.task, preds, {i: golds[i] for i in preds})
 
 def interval(ours, theirs):

@@ -40,7 +40,7 @@ from pathlib import Path
 from personalize.data.loading import load_dataset
 from personalize.data.tasks import get_task
 from personalize.evaluation.gains import paired_gain
-from personalize.metrics import per_example_scores
+from personalize.metrics import per_example_scores, read_lamp_outputs
 
 out, data = Path(sys.argv[1]), sys.argv[2]
 test = load_dataset(data, "test").examples
@@ -48,7 +48,7 @@ golds, owner = {e.id: e.output for e in test}, {e.id: e.owner for e in test}
 task = get_task("synthetic-pref")
 
 def scores(folder):
-    preds = {p["id"]: p["output"] for p in json.loads((out / folder / "predictions.json").read_text())["golds"]}
+    _, preds = read_lamp_outputs(out / folder / "predictions.json")
     return per_example_scores(task, preds, golds)
 
 def accuracy(folder):

@@ -54,10 +54,19 @@ declare -A runs=(
   [ragprefix4mlp-lora8-std6]="--method rag-prefix --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"input_norm\":\"standardize\"} --epochs 6"
   # xattn with the recipe's 6 epochs (at 2 its dev-loss gap was still opening: +0.17, +0.31)
   [xattn-lora8-6]="--method xattn --settings {\"lora_rank\":8} --epochs 6"
+  # the misses left (upper-case users' spelling, emoji sign-offs) each turn on one token of the
+  # output: three times the examples per training user (12, from the same users and styles) at the
+  # same number of steps (2 epochs of 3,456 examples = 6 of 1,152), scored on the same test examples
+  [e2p1-lora8-std-x12]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --epochs 2 --data ${data/examples_per_user=4/examples_per_user=12}"
+  [persoma4mlp1024-lora8-std-x12]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"dim\":1024,\"input_norm\":\"standardize\"} --epochs 2 --data ${data/examples_per_user=4/examples_per_user=12}"
+  # upper-case users' spelling stayed at chance with 3x the examples: in upper case the British and
+  # American forms part inside a word cut into pieces (" NEIGHBOUR": NE IGH BO UR, " NEIGHBOR": NE IGH
+  # B OR), where the LoRA on the attention's q and v alone may not reach: a LoRA on every linear layer
+  [e2p1-lora8all-std6]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\",\"lora_targets\":[\"q_proj\",\"k_proj\",\"v_proj\",\"o_proj\",\"gate_proj\",\"up_proj\",\"down_proj\"]} --epochs 6"
   [persoma4mlp1024-lora8-std6]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"dim\":1024,\"input_norm\":\"standardize\"} --epochs 6"
 )
 # text-k4 trains nothing: it pastes 4 retrieved history items (own, or another user's) into the prompt.
-order=(e2p1-lora8 prompt1-lora8 persoma4-lora8 persoma4mlp-lora8 text-k4 e2p1-lora8-more e2p1-lora8-more2 e2p5-lora8 xattn-lora8 ragprefix4-lora8 e2p1-lora8-std e2p1-lora8-std-more e2p1-lora8-std-more2 e2p1-lora8-std6 persoma4mlp-lora8-std prompt1-lora8-6 persoma4mlp-lora8-std6 persoma4mlp1024-lora8-std6 ragprefix4mlp-lora8-std6 xattn-lora8-6 e2p1-lora8-std6-folded)
+order=(e2p1-lora8 prompt1-lora8 persoma4-lora8 persoma4mlp-lora8 text-k4 e2p1-lora8-more e2p1-lora8-more2 e2p5-lora8 xattn-lora8 ragprefix4-lora8 e2p1-lora8-std e2p1-lora8-std-more e2p1-lora8-std-more2 e2p1-lora8-std6 persoma4mlp-lora8-std prompt1-lora8-6 persoma4mlp-lora8-std6 persoma4mlp1024-lora8-std6 ragprefix4mlp-lora8-std6 xattn-lora8-6 e2p1-lora8-std6-folded e2p1-lora8-std-x12 persoma4mlp1024-lora8-std-x12 e2p1-lora8all-std6)
 [ $# -gt 0 ] && order=("$@")
 [ -f "$out/none/own/results.json" ] || $pz eval --method none --data "$data" --split test --limit $limit --out "$out/none/own"
 for name in "${order[@]}"; do
