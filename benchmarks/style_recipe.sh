@@ -63,10 +63,16 @@ declare -A runs=(
   # American forms part inside a word cut into pieces (" NEIGHBOUR": NE IGH BO UR, " NEIGHBOR": NE IGH
   # B OR), where the LoRA on the attention's q and v alone may not reach: a LoRA on every linear layer
   [e2p1-lora8all-std6]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\",\"lora_targets\":[\"q_proj\",\"k_proj\",\"v_proj\",\"o_proj\",\"gate_proj\",\"up_proj\",\"down_proj\"]} --epochs 6"
+  # E2P with 5 tokens on the 6-epoch recipe (at 2 epochs, unstandardised, it trailed E2P-1)
+  [e2p5-lora8-std6]="--method e2p --num-tokens 5 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --epochs 6"
+  # PERSOMA-4 overfits its 288 training users (epoch 6: train loss 0.026, dev 0.102; E2P-1 0.007 and
+  # 0.037), and 3x the examples per user at the same steps did worse: each step pools a random half of
+  # the history (item_dropout 0.5), so no single item can pick out a training user
+  [persoma4mlp1024-lora8-std6-drop]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"dim\":1024,\"input_norm\":\"standardize\",\"item_dropout\":0.5} --epochs 6"
   [persoma4mlp1024-lora8-std6]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"dim\":1024,\"input_norm\":\"standardize\"} --epochs 6"
 )
 # text-k4 trains nothing: it pastes 4 retrieved history items (own, or another user's) into the prompt.
-order=(e2p1-lora8 prompt1-lora8 persoma4-lora8 persoma4mlp-lora8 text-k4 e2p1-lora8-more e2p1-lora8-more2 e2p5-lora8 xattn-lora8 ragprefix4-lora8 e2p1-lora8-std e2p1-lora8-std-more e2p1-lora8-std-more2 e2p1-lora8-std6 persoma4mlp-lora8-std prompt1-lora8-6 persoma4mlp-lora8-std6 persoma4mlp1024-lora8-std6 ragprefix4mlp-lora8-std6 xattn-lora8-6 e2p1-lora8-std6-folded e2p1-lora8-std-x12 persoma4mlp1024-lora8-std-x12 e2p1-lora8all-std6)
+order=(e2p1-lora8 prompt1-lora8 persoma4-lora8 persoma4mlp-lora8 text-k4 e2p1-lora8-more e2p1-lora8-more2 e2p5-lora8 xattn-lora8 ragprefix4-lora8 e2p1-lora8-std e2p1-lora8-std-more e2p1-lora8-std-more2 e2p1-lora8-std6 persoma4mlp-lora8-std prompt1-lora8-6 persoma4mlp-lora8-std6 persoma4mlp1024-lora8-std6 ragprefix4mlp-lora8-std6 xattn-lora8-6 e2p1-lora8-std6-folded e2p1-lora8-std-x12 persoma4mlp1024-lora8-std-x12 e2p1-lora8all-std6 e2p5-lora8-std6 persoma4mlp1024-lora8-std6-drop)
 [ $# -gt 0 ] && order=("$@")
 [ -f "$out/none/own/results.json" ] || $pz eval --method none --data "$data" --split test --limit $limit --out "$out/none/own"
 for name in "${order[@]}"; do

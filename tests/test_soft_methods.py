@@ -476,3 +476,28 @@ def test_persoma_standardized_items_are_saved_with_the_adapter(tiny_model, tmp_p
     loaded = PersonalizedModel.from_pretrained(tiny_model.model, tmp_path, base_name=tiny_model.name).eval()
     assert loaded.config.input_norm == "standardize"
     assert torch.equal(loaded.adapter(feats), tokens)
+
+
+def test_persoma_item_dropout_samples_the_history_in_training_only(tiny_model) -> None:
+    from personalize.methods.persoma.model import drop_items
+
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0]])
+    torch.manual_seed(0)
+    dropped = [drop_items(mask, 0.5) for _ in range(50)]
+    assert all(((d == 1) <= (mask == 1)).all() and (d.sum(1) >= 1).all() for d in dropped)  # padding stays out
+    assert any(not torch.equal(d, mask) for d in dropped)
+    assert torch.equal(drop_items(mask, 0.999999)[2], mask[2])  # the only item is never dropped
+
+    config = PersomaConfig(num_tokens=2, dim=16, resampler="mlp", item_dropout=0.5)
+    model = _model(tiny_model, "persoma", config)
+    feats = _features(4, kind="items")
+    model.eval()
+    reference = _model(tiny_model, "persoma", PersomaConfig(num_tokens=2, dim=16, resampler="mlp")).eval()
+    reference.adapter.load_state_dict(model.adapter.state_dict())
+    assert torch.equal(model.adapter(feats), reference.adapter(feats))  # inference reads every item
+    model.train()
+    torch.manual_seed(1)
+    assert not torch.equal(model.adapter(feats), reference.adapter(feats))
+    assert PersomaConfig.from_dict(config.to_dict(), source="test") == config
+    with pytest.raises(ConfigError, match="item_dropout"):
+        PersomaConfig(item_dropout=1.0)

@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 
 import torch
 
+from personalize.errors import ConfigError
 from personalize.methods.soft.adapter import SoftMethodKind, SoftTokenAdapter
 from personalize.methods.soft.config import SoftPrefixConfig
 from personalize.methods.soft.features import ItemEmbeddings, UserFeatures
@@ -27,6 +28,10 @@ class PersomaConfig(SoftPrefixConfig):
         input_norm: ``none``, or ``standardize``: centre and scale each dimension of every item
             embedding by its mean and spread over the training users' items before the
             resampler (statistics saved with the adapter; E2P's setting of the same name, per item).
+        item_dropout: in training only, each history item is left out of the pool with this
+            probability (a user keeps at least one): every step sees a random subset of the
+            history, so the adapter has to read habits that any subset shows rather than the
+            items that pick out one training user. Inference always reads every item.
     """
 
     has_user_projection: ClassVar[bool] = True
@@ -37,6 +42,12 @@ class PersomaConfig(SoftPrefixConfig):
     depth: int = 2
     heads: int = 4
     input_norm: Literal["none", "standardize"] = "none"
+    item_dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.item_dropout < 1.0:
+            raise ConfigError(f"item_dropout must be in [0, 1), got {self.item_dropout}")
 
 
 class PersomaAdapter(SoftTokenAdapter):
@@ -55,7 +66,19 @@ class PersomaAdapter(SoftTokenAdapter):
     def raw_tokens(self, features: UserFeatures) -> torch.Tensor:
         assert features.items is not None and features.item_mask is not None, "PERSOMA needs per-item embeddings"
         items = features.items if self.standardize is None else self.standardize(features.items, features.item_mask)
-        return self.resampler(items, features.item_mask)
+        mask = features.item_mask
+        if self.training and self.config.item_dropout > 0:
+            mask = drop_items(mask, self.config.item_dropout)
+        return self.resampler(items, mask)
+
+
+def drop_items(item_mask: torch.Tensor, p: float) -> torch.Tensor:
+    """``item_mask`` ``[batch, items]`` with each valid item dropped with probability ``p``; a
+    row that would lose every item keeps its mask unchanged (torch's global generator)."""
+    valid = item_mask.bool()
+    kept = valid & (torch.rand(item_mask.shape, device=item_mask.device) >= p)
+    emptied = ~kept.any(dim=1, keepdim=True)
+    return torch.where(emptied, valid, kept).to(item_mask.dtype)
 
 
 def item_embeddings(config: PersomaConfig, task: Any, embedder: Callable[[], Any]) -> ItemEmbeddings:
