@@ -33,7 +33,7 @@ for name in "${order[@]}"; do
   train_and_score "$out/$name" "${eval_args[@]}" -- "${common[@]}" ${runs[$name]}
 done
 "${PYTHON:-.venv/bin/python}" - "$out" "$data" <<'PY'
-import json, sys
+import json, math, sys
 from pathlib import Path
 from personalize.data.loading import load_dataset
 from personalize.evaluation.gains import paired_gain
@@ -69,4 +69,29 @@ for run in runs:
     s = json.loads(summary.read_text()) if summary.exists() else None
     trained = f"{s['train_seconds']:.0f} ({s.get('best_epoch')})" if s else "–"
     print(f"| {run.name} | {m['mae']:.3f} | {m['rmse']:.3f} | {other} | {gap} | {vs_bias} | {trained} |")
+
+# The answer above is the most probable rating. The median of the five ratings' probabilities is
+# what minimises expected absolute error, their mean expected squared error: both read from the
+# label log-probabilities that details.jsonl stores, no model run.
+decoded = []
+for run in runs:
+    records = [json.loads(line) for line in (run / "own" / "details.jsonl").read_text().splitlines() if line.strip()]
+    if not records or "label_logprobs" not in records[0]:
+        continue
+    errors = {"median": [], "mean": []}
+    for r in records:
+        p = [math.exp(v) for v in r["label_logprobs"]]
+        p = [v / sum(p) for v in p]
+        cumulative = [sum(p[: k + 1]) for k in range(5)]
+        median = 1 + next(k for k in range(5) if cumulative[k] >= 0.5)
+        mean = sum((k + 1) * v for k, v in enumerate(p))
+        errors["median"].append(median - float(golds[r["id"]]))
+        errors["mean"].append(mean - float(golds[r["id"]]))
+    cells = [f"{sum(map(abs, e)) / len(e):.3f} / {math.sqrt(sum(x * x for x in e) / len(e)):.3f}" for e in errors.values()]
+    decoded.append(f"| {run.name} | {cells[0]} | {cells[1]} |")
+if decoded:
+    print("\nThe same label scores read as the distribution's median or mean (from details.jsonl):")
+    print("| run | MAE / RMSE, median rating | MAE / RMSE, mean rating |")
+    print("|---|---|---|")
+    print("\n".join(decoded))
 PY
