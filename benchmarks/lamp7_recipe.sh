@@ -18,8 +18,9 @@ declare -A runs=(
   [e2p1-lora8-std6]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"}"
   [prompt1-lora8-6]="--method prompt --num-tokens 1 --settings {\"lora_rank\":8}"
   [persoma4mlp-lora8-std6]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"input_norm\":\"standardize\"}"
+  [e2p5-lora8-std6]="--method e2p --num-tokens 5 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"}"
 )
-order=(e2p1-lora8-std6 prompt1-lora8-6 persoma4mlp-lora8-std6)
+order=(e2p1-lora8-std6 prompt1-lora8-6 persoma4mlp-lora8-std6 e2p5-lora8-std6)
 [ $# -gt 0 ] && order=("$@")
 [ -f "$out/none/own/results.json" ] || $pz eval --method none "${eval_args[@]}" --out "$out/none/own"
 for name in "${order[@]}"; do
