@@ -44,15 +44,16 @@ def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int
 
 
 def check_float(name: str, value: Any, *, minimum: float | None = None, maximum: float | None = None,
-                exclusive_minimum: bool = False, where: str = "") -> None:
+                exclusive_minimum: bool = False, exclusive_maximum: bool = False, where: str = "") -> None:
     """``value`` is a finite number in the range (NaN and infinities are refused)."""
     prefix = f"{where}: " if where else ""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigError(f"{prefix}{name} must be a finite number, got {value!r}")
     low_bad = minimum is not None and (value <= minimum if exclusive_minimum else value < minimum)
-    if low_bad or (maximum is not None and value > maximum):
+    high_bad = maximum is not None and (value >= maximum if exclusive_maximum else value > maximum)
+    if low_bad or high_bad:
         low = (f"> {minimum}" if exclusive_minimum else f">= {minimum}") if minimum is not None else ""
-        high = f"<= {maximum}" if maximum is not None else ""
+        high = (f"< {maximum}" if exclusive_maximum else f"<= {maximum}") if maximum is not None else ""
         raise ConfigError(f"{prefix}{name} must be a number {' and '.join(x for x in (low, high) if x)}, got {value}")
 
 

@@ -8,7 +8,6 @@ from typing import Any, ClassVar, Literal
 
 import torch
 
-from personalize.errors import ConfigError
 from personalize.methods.soft.adapter import SoftMethodKind, SoftTokenAdapter
 from personalize.methods.soft.config import SoftPrefixConfig
 from personalize.methods.soft.features import ItemEmbeddings, UserFeatures
@@ -45,9 +44,10 @@ class PersomaConfig(SoftPrefixConfig):
     item_dropout: float = 0.0
 
     def __post_init__(self) -> None:
+        from personalize.validation import check_float
+
         super().__post_init__()
-        if not 0.0 <= self.item_dropout < 1.0:
-            raise ConfigError(f"item_dropout must be in [0, 1), got {self.item_dropout}")
+        check_float("adapter setting item_dropout", self.item_dropout, minimum=0, maximum=1, exclusive_maximum=True)
 
 
 class PersomaAdapter(SoftTokenAdapter):
