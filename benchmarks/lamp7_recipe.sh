@@ -19,8 +19,11 @@ declare -A runs=(
   [prompt1-lora8-6]="--method prompt --num-tokens 1 --settings {\"lora_rank\":8}"
   [persoma4mlp-lora8-std6]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"input_norm\":\"standardize\"}"
   [e2p5-lora8-std6]="--method e2p --num-tokens 5 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"}"
+  # the two history-reading methods with their synthetic-style recipe rows' settings
+  [xattn-lora8-6]="--method xattn --settings {\"lora_rank\":8}"
+  [ragprefix4mlp-lora8-std6]="--method rag-prefix --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"input_norm\":\"standardize\"}"
 )
-order=(e2p1-lora8-std6 prompt1-lora8-6 persoma4mlp-lora8-std6 e2p5-lora8-std6)
+order=(e2p1-lora8-std6 prompt1-lora8-6 persoma4mlp-lora8-std6 e2p5-lora8-std6 xattn-lora8-6 ragprefix4mlp-lora8-std6)
 [ $# -gt 0 ] && order=("$@")
 [ -f "$out/none/own/results.json" ] || $pz eval --method none "${eval_args[@]}" --out "$out/none/own"
 for name in "${order[@]}"; do

@@ -41,6 +41,31 @@ def test_user_split_holds_out_whole_users_whose_styles_are_new_but_whose_attribu
     assert "split_by=user" in splits["test"].source
 
 
+def test_shared_inputs_gives_groups_of_training_users_the_same_sentences_and_changes_nothing_else() -> None:
+    shared = USER_SPLIT + ",shared_inputs=3"
+    for split in ("dev", "test"):
+        plain, grouped = load_dataset(USER_SPLIT, split), load_dataset(shared, split)
+        assert [(e.id, e.input, e.output) for e in grouped.examples] == [(e.id, e.input, e.output) for e in plain.examples]
+    plain, grouped = load_dataset(USER_SPLIT, "train"), load_dataset(shared, "train")
+    assert grouped.profiles == plain.profiles and "shared_inputs=3" in grouped.source
+    assert [e.id for e in grouped.examples] == [e.id for e in plain.examples]
+    inputs_of: dict[str, list[str]] = {}
+    for e in grouped.examples:
+        inputs_of.setdefault(e.user_id, []).append(e.input)
+    users = list(inputs_of)  # training users in user order: groups of 3 consecutive ones
+    for first in range(0, len(users), 3):
+        group = users[first : first + 3]
+        assert all(inputs_of[u] == inputs_of[group[0]] for u in group)
+        # the same sentence, each user's own style
+        assert len({grouped_output for u in group for grouped_output in
+                    [e.output for e in grouped.examples if e.user_id == u][:1]}) == len(group)
+    assert len({e.input for e in grouped.examples}) == len({e.input for e in plain.examples}) // 3
+    with pytest.raises(ConfigError, match="shared_inputs must be a positive integer"):
+        load_dataset(USER_SPLIT + ",shared_inputs=0", "train")
+    with pytest.raises(ConfigError, match="shared_inputs is an option of synthetic-style"):
+        load_dataset("synthetic-pref:n_users=8,shared_inputs=2", "train")
+
+
 def test_user_split_refuses_too_few_users_and_unknown_values() -> None:
     with pytest.raises(ConfigError, match="at least 6 users"):
         load_dataset("synthetic-pref:n_users=4,split_by=user", "dev")

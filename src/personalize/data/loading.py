@@ -43,7 +43,7 @@ from personalize.data.tasks import TASKS, get_task
 from personalize.errors import ConfigError, DataError
 from personalize.paths import personalize_home
 
-_SIZE_OPTIONS = ("seed", "n_users", "items_per_user", "examples_per_user", "split_by")
+_SIZE_OPTIONS = ("seed", "n_users", "items_per_user", "examples_per_user", "split_by", "shared_inputs")
 _TEXT_OPTIONS = ("split_by",)
 
 

@@ -35,6 +35,13 @@ Two ways to split (the ``split_by`` option):
     single attribute value of a held-out user does occur in training: a method can only be right
     on them by reading their history. This is the probe for personalization.
 
+``shared_inputs=k`` (synthetic-style; default 1) gives the training users' examples in groups of
+``k`` users the same neutral sentences (each user still answers in their own style, from their
+own history). With one sentence per user, an adapter can fit a choice such as a spelling to the
+training sentence instead of reading it from the user; when ``k`` users of differing styles
+answer the same sentence, only the user tells the answers apart. Histories, dev and test
+are the same as with ``k = 1``.
+
 Everything is drawn from ``random.Random(seed)``: the same seed and sizes give the same data.
 """
 
@@ -196,13 +203,16 @@ def _check_sizes(n_users: int, items_per_user: int, examples_per_user: int) -> N
 SPLIT_BY = ("example", "user")
 
 
-def _source(task: str, seed: int, n_users: int, items: int, examples: int, split_by: str = "example") -> str:
+def _source(task: str, seed: int, n_users: int, items: int, examples: int, split_by: str = "example",
+            shared_inputs: int = 1) -> str:
     source = (
         f"synthetic:{task}:seed={seed},n_users={n_users},items_per_user={items},"
         f"examples_per_user={examples}"
     )
-    # The default is left out so that sources (and cache keys) of earlier runs stay the same.
-    return source if split_by == "example" else f"{source},split_by={split_by}"
+    # Defaults are left out so that sources (and cache keys) of earlier runs stay the same.
+    if split_by != "example":
+        source += f",split_by={split_by}"
+    return source if shared_inputs == 1 else f"{source},shared_inputs={shared_inputs}"
 
 
 def _check_split_by(split_by: str) -> None:
@@ -241,7 +251,7 @@ def _user_splits(rng: random.Random, attributes: list[tuple[object, ...]]) -> li
 
 def make_style_dataset(
     n_users: int = 8, items_per_user: int = 12, examples_per_user: int = 4, seed: int = 0,
-    split_by: str = "example",
+    split_by: str = "example", shared_inputs: int = 1,
 ) -> dict[str, PersonalizationDataset]:
     """``{"train", "dev", "test"}`` datasets of the ``synthetic-style`` task (see module doc).
 
@@ -252,9 +262,13 @@ def make_style_dataset(
             one split the user belongs to (``split_by=user``).
         seed: random seed; same seed and sizes give identical datasets.
         split_by: ``example`` or ``user`` (see the module doc).
+        shared_inputs: training users answer the same sentences in groups of this many (see the
+            module doc); 1 gives every example its own sentence.
     """
     _check_sizes(n_users, items_per_user, examples_per_user)
     _check_split_by(split_by)
+    if not isinstance(shared_inputs, int) or isinstance(shared_inputs, bool) or shared_inputs < 1:
+        raise ConfigError(f"synthetic data: shared_inputs must be a positive integer, not {shared_inputs!r}")
     spec = get_task("synthetic-style")
     rng = random.Random(seed)
     styles = _draw_styles(rng, n_users)
@@ -270,11 +284,16 @@ def make_style_dataset(
     # Small datasets draw from the template space alone; larger ones also from its "(take n)" variants.
     pool = _N_SENTENCES * -(-needed // _N_SENTENCES) if needed > _N_SENTENCES else _N_SENTENCES
     indices = rng.sample(range(pool), needed)
+    # Groups of training users, in user order, take their examples' sentences from the group's
+    # first user; nothing is drawn for it, so histories, dev and test stay those of shared_inputs=1.
+    trains = [u for u in range(n_users) if user_split is None or user_split[u] == "train"]
+    source_of = {u: trains[i - i % shared_inputs] for i, u in enumerate(trains)}
     profiles: dict[str, UserProfile] = {}
     examples: dict[str, list[Example]] = {s: [] for s in SPLITS}
     for u, style in enumerate(styles):
         user_id = f"style-{u:03d}"
         sentences = [_neutral_sentence(i) for i in indices[u * per_user : (u + 1) * per_user]]
+        lead = source_of.get(u, u)
         history: tuple[HistoryItem, ...] = tuple(
             {"id": f"{user_id}-h{j:03d}", "text": style.apply(s)}
             for j, s in enumerate(sentences[:items_per_user])
@@ -283,12 +302,16 @@ def make_style_dataset(
         rest = sentences[items_per_user:]
         user_splits = (user_split[u],) if user_split is not None else SPLITS
         for k, split in enumerate(user_splits):
-            for j, sentence in enumerate(rest[k * examples_per_user : (k + 1) * examples_per_user]):
+            chosen = rest[k * examples_per_user : (k + 1) * examples_per_user]
+            if split == "train" and lead != u:
+                start = lead * per_user + items_per_user + k * examples_per_user
+                chosen = [_neutral_sentence(i) for i in indices[start : start + examples_per_user]]
+            for j, sentence in enumerate(chosen):
                 examples[split].append(
                     Example(f"{user_id}-{split}-{j:03d}", user_id, STYLE_PROMPT + sentence,
                             style.apply(sentence))
                 )  # fmt: skip
-    source = _source(spec.name, seed, n_users, items_per_user, examples_per_user, split_by)
+    source = _source(spec.name, seed, n_users, items_per_user, examples_per_user, split_by, shared_inputs)
     return _datasets(spec, examples, profiles, source, user_split)
 
 
@@ -507,9 +530,11 @@ def load_synthetic(
         )
     if split not in SPLITS:
         raise DataError(f"synthetic data has splits {', '.join(SPLITS)}, not {split!r}")
-    unknown = set(sizes) - {"n_users", "items_per_user", "examples_per_user", "split_by"}
+    unknown = set(sizes) - {"n_users", "items_per_user", "examples_per_user", "split_by", "shared_inputs"}
     if unknown:
         raise ConfigError(f"unknown synthetic size option(s): {', '.join(sorted(unknown))}")
+    if "shared_inputs" in sizes and name != "synthetic-style":
+        raise ConfigError(f"shared_inputs is an option of synthetic-style, not of {name}")
     return _GENERATORS[name](seed=seed, **sizes)[split]
 
 
