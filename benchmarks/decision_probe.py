@@ -31,21 +31,20 @@ import torch
 from personalize.adapter_files import read_adapter_config
 from personalize.data.ablation import shuffle_profiles
 from personalize.data.loading import load_dataset
-from personalize.data.synthetic import _CASES, _ENDINGS, _FILLERS, _SIGNOFFS, _SPELLINGS, STYLE_PROMPT, UserStyle, parse_style
+from personalize.data.synthetic import STYLE_PROMPT, STYLE_VALUES, UserStyle, parse_style
 from personalize.data.tasks import STYLE_ATTRIBUTES
 from personalize.methods.soft.adapter import ADAPTERS, make_feature_builder
 from personalize.modeling import PersonalizedModel
 from personalize.models.llm import load_base_model
 
 DEFAULT_DATA = "synthetic-style:seed=0,n_users=480,items_per_user=16,examples_per_user=4,split_by=user"
-VALUES = {"case": _CASES, "filler": _FILLERS, "ending": _ENDINGS, "spelling": _SPELLINGS, "signoff": _SIGNOFFS}
 
 
 def user_style_of(example) -> UserStyle | None:
     """The style that wrote this example's gold answer, checked by writing it again."""
     shown = parse_style(example.output)
     neutral = example.input[len(STYLE_PROMPT):]
-    for spelling in _SPELLINGS:  # a sentence without a two-spelling word shows none: both write it
+    for spelling in STYLE_VALUES["spelling"]:  # a sentence without a two-spelling word shows none: both write it
         style = UserStyle(case=shown["case"], filler=shown["filler"], ending=shown["ending"],
                           spelling=shown["spelling"] or spelling, signoff=shown["signoff"])
         if style.apply(neutral) == example.output:
@@ -61,7 +60,7 @@ def rivals(example, style: UserStyle, tokenize) -> dict[str, list[tuple[int, int
     found: dict[str, list[tuple[int, int]]] = {}
     for attribute in STYLE_ATTRIBUTES:
         parts = []
-        for value in VALUES[attribute]:
+        for value in STYLE_VALUES[attribute]:
             if value == getattr(style, attribute):
                 continue
             other = tokenize(UserStyle(**{**style.__dict__, attribute: value}).apply(neutral))
@@ -123,8 +122,8 @@ def main() -> None:
         if features.embedder is not None:
             features.precompute([*dataset.profiles.values(), *other_dataset.profiles.values()])
 
-        def tokenize(text: str) -> list[int]:
-            return loaded.tokenizer(text.strip(), add_special_tokens=False)["input_ids"]
+        def tokenize(text: str, tokenizer=loaded.tokenizer) -> list[int]:
+            return tokenizer(text.strip(), add_special_tokens=False)["input_ids"]
 
         examples, decisions, skipped = [], {}, 0
         for e in dataset.examples:
@@ -154,7 +153,7 @@ def main() -> None:
         print("| attribute | users | n | decided, own | decided, other | margin own (nats) | margin other |")
         print("|---|---|---:|---:|---:|---:|---:|")
         for attribute in STYLE_ATTRIBUTES:
-            for group in ("all", *_CASES):
+            for group in ("all", *STYLE_VALUES["case"]):
                 own, other = rows.get((attribute, group, "own")), rows.get((attribute, group, "other"))
                 if not own:
                     continue

@@ -110,6 +110,10 @@ _SIGNOFFS = (
     "peace \u270c\ufe0f", "\U0001f3b8", "#yolo",
 )  # fmt: skip
 
+# every value each style attribute can take (``None`` filler: the user writes none)
+STYLE_VALUES: dict[str, tuple] = {"case": _CASES, "filler": _FILLERS, "ending": _ENDINGS, "spelling": _SPELLINGS,
+                                  "signoff": _SIGNOFFS}
+
 
 def _britishize(text: str) -> str:
     def swap(m: re.Match[str]) -> str:
@@ -542,6 +546,7 @@ __all__ = [
     "PREF_LABELS",
     "SPLITS",
     "SPLIT_BY",
+    "STYLE_VALUES",
     "UserStyle",
     "load_synthetic",
     "make_preference_dataset",
