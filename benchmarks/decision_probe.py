@@ -91,10 +91,11 @@ def next_token_logprobs(model, dataset, examples, layout, features, targets, bat
             with model.active(batch.memory):
                 logits = model.base(inputs_embeds=batch.inputs_embeds, attention_mask=batch.attention_mask,
                                     position_ids=batch.position_ids, use_cache=False).logits
-        logprobs = torch.log_softmax(logits.float(), dim=-1)
         for row, n_prompt in enumerate(batch.prompt_tokens):
-            # position p predicts token p + 1: the answer's token j at n_prompt + j
-            out.append(logprobs[row, n_prompt - 1 : n_prompt - 1 + len(tgt[row])])
+            # position p predicts token p + 1: the answer's token j at n_prompt + j; the prompt's
+            # positions need no softmax over the vocabulary
+            answer = logits[row, n_prompt - 1 : n_prompt - 1 + len(tgt[row])]
+            out.append(torch.log_softmax(answer.float(), dim=-1))
     return out
 
 

@@ -57,8 +57,8 @@ def test_shared_inputs_gives_groups_of_training_users_the_same_sentences_and_cha
         group = users[first : first + 3]
         assert all(inputs_of[u] == inputs_of[group[0]] for u in group)
         # the same sentence, each user's own style
-        assert len({grouped_output for u in group for grouped_output in
-                    [e.output for e in grouped.examples if e.user_id == u][:1]}) == len(group)
+        first_outputs = {next(e.output for e in grouped.examples if e.user_id == u) for u in group}
+        assert len(first_outputs) == len(group)
     assert len({e.input for e in grouped.examples}) == len({e.input for e in plain.examples}) // 3
     with pytest.raises(ConfigError, match="shared_inputs must be a positive integer"):
         load_dataset(USER_SPLIT + ",shared_inputs=0", "train")

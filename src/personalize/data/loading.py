@@ -38,12 +38,12 @@ from personalize.data.movielens import MOVIELENS_DOWNLOADS, detect_format, load_
 from personalize.data.movielens import parse_options as parse_movielens_options
 from personalize.data.native import USERS_FILE, load_native
 from personalize.data.schema import PersonalizationDataset
-from personalize.data.synthetic import load_synthetic, synthetic_task_names
+from personalize.data.synthetic import SIZE_OPTIONS, load_synthetic, synthetic_task_names
 from personalize.data.tasks import TASKS, get_task
 from personalize.errors import ConfigError, DataError
 from personalize.paths import personalize_home
 
-_SIZE_OPTIONS = ("seed", "n_users", "items_per_user", "examples_per_user", "split_by", "shared_inputs")
+_SIZE_OPTIONS = ("seed", *SIZE_OPTIONS)
 _TEXT_OPTIONS = ("split_by",)
 
 

@@ -205,6 +205,8 @@ def _check_sizes(n_users: int, items_per_user: int, examples_per_user: int) -> N
 
 
 SPLIT_BY = ("example", "user")
+# the options a generator takes besides ``seed`` (``shared_inputs``: synthetic-style only)
+SIZE_OPTIONS = ("n_users", "items_per_user", "examples_per_user", "split_by", "shared_inputs")
 
 
 def _source(task: str, seed: int, n_users: int, items: int, examples: int, split_by: str = "example",
@@ -534,7 +536,7 @@ def load_synthetic(
         )
     if split not in SPLITS:
         raise DataError(f"synthetic data has splits {', '.join(SPLITS)}, not {split!r}")
-    unknown = set(sizes) - {"n_users", "items_per_user", "examples_per_user", "split_by", "shared_inputs"}
+    unknown = set(sizes) - set(SIZE_OPTIONS)
     if unknown:
         raise ConfigError(f"unknown synthetic size option(s): {', '.join(sorted(unknown))}")
     if "shared_inputs" in sizes and name != "synthetic-style":
@@ -544,6 +546,7 @@ def load_synthetic(
 
 __all__ = [
     "PREF_LABELS",
+    "SIZE_OPTIONS",
     "SPLITS",
     "SPLIT_BY",
     "STYLE_VALUES",
