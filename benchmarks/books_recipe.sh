@@ -16,8 +16,8 @@ data="${SHARED_DATA:-../shared/data}/amazon-books-6users"
 common=(--config configs/train/amazon-recipe.json --data "$data")
 eval_args=(--data "$data" --task LaMP-3 --split dev --mode score)
 declare -A runs=(
-  [e2p1-lora8-std4]="--method e2p --num-tokens 1"
-  [prompt1-lora8-4]="--method prompt --num-tokens 1 --settings {\"lora_rank\":8}"
+  [e2p1-lora8-std4]="--method e2p --num-tokens 1 --settings {\"input_norm\":\"standardize\"}"
+  [prompt1-lora8-4]="--method prompt --num-tokens 1"
 )
 order=(e2p1-lora8-std4 prompt1-lora8-4)
 [ $# -gt 0 ] && order=("$@")
