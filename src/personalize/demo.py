@@ -9,8 +9,9 @@ by reading that user's history. The demo
    personalization gap opening;
 2. runs ``none``, ``text`` (4 history items in the prompt) and the adapters shipped in
    ``adapters/`` (E2P-1 and PERSOMA-4, each with a shared LoRA and its input standardised, and
-   their control, the same LoRA with a 1-token soft prompt, trained 6 epochs on this data's
-   training users by ``configs/train/synthetic-style-*.json``, see their READMEs)
+   their control, the same LoRA with a 1-token soft prompt, trained 12 epochs on this data's
+   training users, groups of 4 of them answering the same sentences (``shared_inputs=4``), by
+   ``configs/train/synthetic-style-*.json``, see their READMEs)
    on the same held-out users, each history-reading row again with other users' histories,
    and prints the quality, the two gains (task adaptation and personalization, user-level
    intervals), the style attributes with own vs another user's history, and the costs;
@@ -63,10 +64,11 @@ def demo_config(quick: bool = False) -> dict[str, Any]:
             {"name": "text-k4", "method": "text", "settings": {"retriever": "recency", "k": 4, "template": "system"}},
             # E2P with a shared rank-8 LoRA: the LoRA learns the task (shared by all users), so the
             # soft token only has to carry the user; its control is the same LoRA with a soft prompt.
-            # All three trained 6 epochs on this data's training users (configs/train/synthetic-style-*.json).
+            # All three trained 12 epochs on this data's training users, groups of 4 answering the same
+            # sentences so that only the user tells their answers apart (configs/train/synthetic-style-*.json).
             {"name": "e2p-1-lora", "method": "e2p", "adapter": shipped_adapter("synthetic-style-e2p-1-lora8"),
              "control": "control-prompt-1-lora"},
-            # PERSOMA-4 with the same recipe and budget, its MLP adapter: the Perceiver's soft tokens
+            # PERSOMA-4 with the same recipe and budget, its MLP adapter (width 1024): the Perceiver's soft tokens
             # came out nearly the same for every user (benchmarks/soft_token_probe.py). Its same-size
             # control, a 4-token prompt with the LoRA, is not trained: it is held to the 1-token one.
             {"name": "persoma-4-lora", "method": "persoma", "adapter": shipped_adapter("synthetic-style-persoma-4-mlp-lora8"),
@@ -80,6 +82,7 @@ def demo_config(quick: bool = False) -> dict[str, Any]:
 def demo_training(quick: bool = False) -> dict[str, Any]:
     """The short from-scratch E2P run that shows training at work (not a table row)."""
     # the shipped adapters' recipe (configs/train/synthetic-style-e2p.json), cut to one short epoch
+    # on the plain training sentences
     return {"method": "e2p", "data": DEMO_DATA,
             "adapter": {"num_tokens": 1, "encoder": ENCODER, "lora_rank": 8, "input_norm": "standardize"},
             "epochs": 1, "lr": 3e-3, "batch_size": 8, "max_train_examples": 64 if quick else 384,
