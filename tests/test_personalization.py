@@ -313,6 +313,11 @@ def test_the_encoder_reads_a_preference_users_choices_not_only_the_item_text() -
     assert encoded_text(item, pref) == "A book about a murder, and about a kiss. romance"
     assert item_text(item, pref) == "A book about a murder, and about a kiss."
     assert encoded_text({"id": "h0", "text": "HI!"}, style) == "HI!"
+    # a reviewer's own score is their rating habit: the encoder reads it, retrieval by content not
+    review, rating = {"id": "h1", "text": "Loved every page.", "score": "5"}, get_task("LaMP-3")
+    assert encoded_text(review, rating) == "score 5: Loved every page."
+    assert item_text(review, rating) == "Loved every page."
+    assert encoded_text({"id": "h2", "text": "No score given."}, rating) == "No score given."  # a profile without scores
 
 
 def test_zero_user_init_is_refused_where_there_is_no_user_projection() -> None:

@@ -28,6 +28,9 @@ class TaskSpec:
         encoded_fields: the fields the soft methods' encoder reads of an item, where they differ
             from ``text_fields``: a user's own choice (``synthetic-pref``'s label) tells who the
             user is, but should not sway retrieval by content.
+        encoded_format: how the encoder reads an item when every field it names is there, a
+            ``str.format`` pattern over the item's fields (LaMP-3: ``"score {score}: {text}"``, a
+            reviewer's own score being their rating habit); else ``encoded_fields`` joined.
         label_field: the item field that holds the user's own label, for ``user-majority``.
         labels: the fixed label list for classification/rating tasks, in official order.
         max_new_tokens: generation budget for this task's outputs.
@@ -55,6 +58,7 @@ class TaskSpec:
     extra_metrics: tuple[str, ...] = ()
     positive_label: str | None = None
     encoded_fields: tuple[str, ...] | None = None
+    encoded_format: str | None = None
 
     def query_text(self, input_text: str) -> str:
         """The part of an input that describes the current item (for retrieval and encoding):
@@ -114,7 +118,10 @@ for _spec in (
              max_new_tokens=8, lamp_dir="LaMP_2/new", query_marker="description: "),
     TaskSpec("LaMP-3", "rating", "Personalized product rating",
              ("text", "score"), ("text",), label_field="score", labels=RATING_LABELS,
-             max_new_tokens=4, lamp_dir="LaMP_3", query_marker="review: "),
+             max_new_tokens=4, lamp_dir="LaMP_3", query_marker="review: ",
+             # the text rows' templates show each review's score; without it a user vector of the
+             # review texts cannot tell a reviewer who gives 5 to everything from a severe one
+             encoded_format="score {score}: {text}"),
     TaskSpec("LaMP-4", "generation", "Personalized news headline generation",
              ("title", "text"), ("title", "text"), max_new_tokens=32, lamp_dir="LaMP_4", query_marker="article: "),
     TaskSpec("LaMP-5", "generation", "Personalized scholarly title generation",

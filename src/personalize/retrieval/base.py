@@ -8,6 +8,7 @@ retriever sees the same content for an item.
 from __future__ import annotations
 
 import hashlib
+import string
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar, Protocol, runtime_checkable
@@ -41,8 +42,13 @@ def item_text(item: HistoryItem, task: TaskSpec) -> str:
 
 
 def encoded_text(item: HistoryItem, task: TaskSpec) -> str:
-    """What a soft method's encoder reads of one history item: ``task.encoded_fields`` (default
+    """What a soft method's encoder reads of one history item: ``task.encoded_format`` filled with
+    the item's fields where it has every one of them, else ``task.encoded_fields`` (default
     ``text_fields``) joined with ``" "``, empty fields skipped."""
+    if task.encoded_format is not None:
+        names = [name for _, name, _, _ in string.Formatter().parse(task.encoded_format) if name]
+        if all(str(item.get(name, "")) for name in names):
+            return task.encoded_format.format(**{name: item[name] for name in names})
     return " ".join(v for f in (task.encoded_fields or task.text_fields) if (v := str(item.get(f, ""))))
 
 
