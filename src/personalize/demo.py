@@ -104,8 +104,8 @@ def run_demo(out: Path = Path("runs/demo"), quick: bool = False, console: Consol
     training = TrainConfig.from_dict(demo_training(quick), source="demo")
     console.rule("[bold]personalize demo")
     console.print(
-        f"Offline, on the CPU: {'about a minute' if quick else 'about 2 minutes'} on 2 idle cores with Intel AMX, "
-        f"{'about 2' if quick else 'about 3.5'} with AVX-512 bf16 alone (AMD EPYC), longer without or on a busy machine "
+        f"Offline, on the CPU: {'about a minute' if quick else 'under 2.5 minutes'} on 2 idle cores with Intel AMX, "
+        f"{'about 1.5' if quick else 'about 3.3'} with AVX-512 bf16 alone (AMD EPYC), longer without or on a busy machine "
         "(plus ~20 s once to convert the bundled model).\n"
         "  [yellow]Synthetic[/] users (seeded), each with a writing style (case, filler word, ending, spelling, "
         "sign-off),\n  split by user: the table is on [bold]held-out users[/] that no adapter trained on.\n"
