@@ -117,14 +117,25 @@ def test_comparison_writes_rows_over_the_same_examples(compared) -> None:
     for name in ("text-k2", "e2p-1"):
         gain = by_name[name]["user_gain"]
         assert gain["metric"] == "rouge-1" and gain["n"] == 4 and gain["low"] <= gain["difference"] <= gain["high"]
-        assert gain["derangements"] == 3 and gain["run_dirs"] == [f"{name}-shuffled", f"{name}-shuffled-2",
-                                                                   f"{name}-shuffled-3"]
-        others = [json.loads((out / "runs" / d / "results.json").read_text()) for d in gain["run_dirs"]]
-        assert all(o["shuffle_profiles"] is True and o["n_examples"] == 4 for o in others)
-        assert len({o["derangement_seed"] for o in others}) == 3
+        assert gain["derangements"] == 3
         own = json.loads((out / "runs" / name / "results.json").read_text())["metrics"]["rouge-1"]
-        # own minus the mean over the derangements (ROUGE-1 is a mean over examples, so means commute)
-        other = sum(o["metrics"]["rouge-1"] for o in others) / 3
+        if name == "e2p-1":
+            # a soft row runs its 3 derangements as one evaluation of 12 examples (ids suffixed #k)
+            assert gain["run_dirs"] == [f"{name}-shuffled"]
+            merged = json.loads((out / "runs" / f"{name}-shuffled" / "results.json").read_text())
+            assert merged["shuffle_profiles"] is True and merged["n_examples"] == 12
+            assert len(set(merged["derangement_seeds"])) == 3
+            golds = json.loads((out / "runs" / f"{name}-shuffled" / "predictions.json").read_text())["golds"]
+            assert sorted(g["id"] for g in golds) == sorted(f"{i}#{k}" for i in ids for k in (1, 2, 3))
+            # the pooled mean over 3 x 4 examples is the mean of the 3 derangements' means
+            other = merged["metrics"]["rouge-1"]
+        else:
+            assert gain["run_dirs"] == [f"{name}-shuffled", f"{name}-shuffled-2", f"{name}-shuffled-3"]
+            others = [json.loads((out / "runs" / d / "results.json").read_text()) for d in gain["run_dirs"]]
+            assert all(o["shuffle_profiles"] is True and o["n_examples"] == 4 for o in others)
+            assert len({o["derangement_seed"] for o in others}) == 3
+            # own minus the mean over the derangements (ROUGE-1 is a mean over examples, so means commute)
+            other = sum(o["metrics"]["rouge-1"] for o in others) / 3
         assert gain["difference"] == pytest.approx(own - other, abs=1e-9)
         assert gain["by_metric"]["rouge-1"]["theirs"] == pytest.approx(other, abs=1e-9)
         assert gain["interval"] == "user-level bootstrap 95%"
@@ -350,3 +361,22 @@ def test_ablation_column_says_which_sign_means_the_own_history_helps() -> None:
     assert body[0][2] == "+0.050 [+0.010, +0.090]" and body[1][2] == "–"
     headers, _ = table_cells([row("e2p", {**gain, "metric": "rouge-1", "higher_is_better": True})])
     assert "own − other user's history (rouge-1; > 0: own helps)" in headers
+
+
+def test_merged_derangements_score_as_the_separate_passes(tmp_path: Path, tiny_model) -> None:
+    """One evaluation of all derangements in a bigger batch gives the gain the separate passes give."""
+    from personalize.compare.runner import _user_gain
+    from personalize.data.loading import load_dataset
+    from personalize.evaluation import evaluate
+    from personalize.methods import make_method
+    from personalize.metrics import per_example_scores
+
+    config = ComparisonConfig.from_dict(tiny_config())
+    dataset = load_dataset(DATA, "dev")
+    method = make_method("text", {"k": 2, "retriever": "recency"})
+    own = evaluate(method, dataset, model=tiny_model, options=config.eval, show_progress=False)
+    own_scores = per_example_scores(dataset.task, own.predictions, dataset.golds())
+    gains = {merged: _user_gain(method, dataset, tiny_model, config, tmp_path / str(merged) / "shuffled", lambda: None,
+                                False, None, own_scores, merged=merged) for merged in (False, True)}
+    assert gains[True]["run_dirs"] == ["shuffled"] and len(gains[False]["run_dirs"]) == 3
+    assert gains[True]["by_metric"] == gains[False]["by_metric"]

@@ -53,10 +53,10 @@ def demo_config(quick: bool = False) -> dict[str, Any]:
         "report_samples": 6,
         "history_lengths": [10, 100],
         "history_examples": 1,
-        # 3 interleaved passes (the fewest the bounds check accepts) of 2 examples: the demo's
+        # 3 interleaved passes (the fewest the bounds check accepts) of 1 example: the demo's
         # latency columns are a sketch; `personalize bench` is the measurement to quote
-        "latency_examples": 2,
-        "latency_new_tokens": 8,
+        "latency_examples": 1,
+        "latency_new_tokens": 6,
         "latency_repeats": 3,
         "shuffled_ablation": True,
         # averaged over 3 derangements (the default) even here: with one example per user, one
@@ -88,7 +88,7 @@ def demo_training(quick: bool = False) -> dict[str, Any]:
     # on the plain training sentences
     return {"method": "e2p", "data": DEMO_DATA,
             "adapter": {"num_tokens": 1, "encoder": ENCODER, "lora_rank": 8, "input_norm": "standardize"},
-            "epochs": 1, "lr": 3e-3, "batch_size": 8, "max_train_examples": 64 if quick else 256,
+            "epochs": 1, "lr": 3e-3, "batch_size": 8, "max_train_examples": 64 if quick else 192,
             "dev_limit": 32, "dev_eval": False, "patience": 10, "warmup_ratio": 0.05}
 
 
@@ -104,9 +104,8 @@ def run_demo(out: Path = Path("runs/demo"), quick: bool = False, console: Consol
     training = TrainConfig.from_dict(demo_training(quick), source="demo")
     console.rule("[bold]personalize demo")
     console.print(
-        f"Offline, on the CPU: {'about a minute' if quick else 'under 2.5 minutes'} on 2 idle cores with Intel AMX, "
-        f"{'about 1.5' if quick else 'about 3.3'} with AVX-512 bf16 alone (AMD EPYC), longer without or on a busy machine "
-        "(plus ~20 s once to convert the bundled model).\n"
+        f"Offline, on the CPU: {'about 1.5 minutes' if quick else 'about 2.5 minutes'} on 2 idle cores with AVX-512 bf16 "
+        "(AMD EPYC), longer without it or on a busy machine (plus ~20 s once to convert the bundled model).\n"
         "  [yellow]Synthetic[/] users (seeded), each with a writing style (case, filler word, ending, spelling, "
         "sign-off),\n  split by user: the table is on [bold]held-out users[/] that no adapter trained on.\n"
         f"  1. training at work: E2P (1 soft token, {ENCODER} user vectors) from scratch for {training.epochs} "
