@@ -8,7 +8,8 @@
 # seeded sample spread over the users (--limit), with each user's own history and with another
 # user's; the baselines and `none` on the same 2,000 records.
 #   bash benchmarks/movielens_rating.sh [OUT=runs/ml-rating] [RUN...]
-# prints MAE / RMSE per row and, for E2P, own − other and − bias in MAE with user-level intervals.
+# prints MAE / RMSE per row and, for E2P, own − other, − bias and − control (prompt1-lora8 on as many
+# records) in MAE with user-level intervals.
 set -euo pipefail
 source "$(dirname "$0")/train_and_score.sh"
 out="${1:-runs/ml-rating}"; shift || true
@@ -55,8 +56,8 @@ runs = sorted(p for p in out.iterdir() if (p / "own" / "results.json").exists())
 bias = scores(out / "bias" / "own")
 n = len(bias)
 print(f"{n} test records of {len({owner[i] for i in bias})} users (protocol time); MAE intervals: user-level bootstrap 95%")
-print("| run | MAE | RMSE | MAE, another user's history | own − other (MAE) | − bias (MAE) | train s (kept epoch) |")
-print("|---|---|---|---|---|---|---|")
+print("| run | MAE | RMSE | MAE, another user's history | own − other (MAE) | − bias (MAE) | − control (MAE) | train s (kept epoch) |")
+print("|---|---|---|---|---|---|---|---|")
 for run in runs:
     m = json.loads((run / "own" / "results.json").read_text())["metrics"]
     own = bias if run.name == "bias" else scores(run / "own")
@@ -65,10 +66,14 @@ for run in runs:
         other = f"{json.loads((run / 'other' / 'results.json').read_text())['metrics']['mae']:.3f}"
         gap = interval(own, scores(run / "other"))
     vs_bias = interval(own, bias) if run.name != "bias" else "–"
+    # a soft run's control: the LoRA with a 1-token prompt that reads no user, on as many records
+    control = out / f"prompt1-lora8-{run.name.rsplit('-', 1)[-1]}"
+    soft = run.name.startswith(("e2p", "persoma"))
+    vs_control = interval(own, scores(control / "own")) if soft and (control / "own" / "results.json").exists() else "–"
     summary = run / "train" / "train_summary.json"
     s = json.loads(summary.read_text()) if summary.exists() else None
     trained = f"{s['train_seconds']:.0f} ({s.get('best_epoch')})" if s else "–"
-    print(f"| {run.name} | {m['mae']:.3f} | {m['rmse']:.3f} | {other} | {gap} | {vs_bias} | {trained} |")
+    print(f"| {run.name} | {m['mae']:.3f} | {m['rmse']:.3f} | {other} | {gap} | {vs_bias} | {vs_control} | {trained} |")
 
 # The answer above is the most probable rating. The median of the five ratings' probabilities is
 # what minimises expected absolute error, their mean expected squared error: both read from the
