@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -280,6 +281,33 @@ def test_examples_items_and_prompt(ml_folder: Path) -> None:
     assert text.startswith("User Preference: ") and "\nUser Unpreference: " in text
     rating = load_dataset(f"{ml_folder}:protocol=users", "test", "movielens-rating")
     assert rating.examples[0].output in {"1", "2", "3", "4", "5"}
+
+
+def test_item_stats_come_from_the_training_records_without_the_own_rating(ml_folder: Path) -> None:
+    source = f"{ml_folder}:protocol=users,test_users=0.34,dev_users=0.17"
+    train = load_dataset(source, "train")
+    liked: dict[str, list[int]] = {}
+    for e in train:
+        liked.setdefault(e.item, []).append(e.output == "Yes")
+    with_stats = {s: load_dataset(f"{source},item_stats=1,shots=8", s) for s in ("train", "test")}
+    assert len(with_stats["train"]) == 8  # shots samples the records, not the statistics
+    for split, ds in with_stats.items():
+        plain = {e.id: e for e in load_dataset(source, split)}
+        for e in ds:
+            first, line = e.input.rsplit("\n", 1)
+            assert first == plain[e.id].input and e.output == plain[e.id].output
+            votes = list(liked.get(e.item, []))
+            if split == "train":  # leave-one-out: the record's own answer is not in its line
+                votes.remove(e.output == "Yes")
+            expected = (f"Other viewers: {round(100 * sum(votes) / len(votes))}% of {len(votes)} liked it."
+                        if votes else "Other viewers: none yet.")
+            assert line == expected, e.id
+    rating = load_dataset(f"{source},item_stats=1", "test", "movielens-rating")
+    assert re.fullmatch(r"Other viewers: (mean rating [1-5]\.\d of 5 from \d+|none yet)\.",
+                        rating.examples[0].input.rsplit("\n", 1)[1])
+    assert ":protocol=users" in rating.source and "item_stats=1" in rating.source
+    with pytest.raises(ConfigError, match="item_stats must be 0 or 1"):
+        load_dataset(f"{source},item_stats=2", "test")
 
 
 @pytest.mark.parametrize("source, error", [

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Issue "MovieLens": the item side as text. E2P-1 and the recommender baselines on the `users`
+# protocol (189 test users never trained on) with `item_stats=1`: the target movie's line gains
+# what the training records say of it ("Other viewers: 73% of 41 liked it.", leave-one-out on
+# training records), the item side that `item-mean`, `like-rate-item` and `bias` have and that
+# E2P-1 (AUC 0.743, per-user AUC 0.50 without it) lacked. Same recipe as
+# benchmarks/movielens_llm.sh: E2P-1 + a shared rank-8 LoRA, standardised user vector, 2 epochs
+# over a seeded sample of the training records, lr 3e-3, the epoch kept by teacher-forced loss on
+# 100 dev records; label scoring of P("Yes") on the 1,890 test records, own history and another
+# user's (one derangement by MovieLens user).
+#   bash benchmarks/movielens_item_stats.sh [OUT=runs/ml-stats] [RUN...]
+#   python benchmarks/movielens_table.py runs/ml-stats --data ../shared/data/movielens-100k:protocol=users,item_stats=1
+set -euo pipefail
+source "$(dirname "$0")/train_and_score.sh"
+out="${1:-runs/ml-stats}"; shift || true
+pz="${PERSONALIZE:-.venv/bin/personalize}"
+data="${MOVIELENS:-../shared/data/movielens-100k}:protocol=${PROTOCOL:-users},item_stats=1"
+common=(--epochs 2 --dev-limit 100 --no-dev-eval --patience 10 --lr 3e-3)
+declare -A runs=(
+  [e2p1-lora8-std-4000]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --data $data,shots=4000"
+  [prompt1-lora8-4000]="--method prompt --num-tokens 1 --settings {\"lora_rank\":8} --data $data,shots=4000"
+  [e2p1-lora8-std-8000]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --data $data,shots=8000"
+  [prompt1-lora8-8000]="--method prompt --num-tokens 1 --settings {\"lora_rank\":8} --data $data,shots=8000"
+)
+order=(e2p1-lora8-std-4000 prompt1-lora8-4000)
+[ $# -gt 0 ] && order=("$@"); [ "${order[*]}" = - ] && order=()
+eval_args=(--data "$data" --split test --mode score)
+for m in ${BASELINES:-none like-rate like-rate-item bias}; do
+  [ -f "$out/$m/own/results.json" ] || $pz eval --method "$m" "${eval_args[@]}" --out "$out/$m/own"
+done
+for name in "${order[@]}"; do
+  # shellcheck disable=SC2086  # a run's own options are split into words on purpose
+  train_and_score "$out/$name" "${eval_args[@]}" -- "${common[@]}" ${runs[$name]}
+done
+"${PYTHON:-.venv/bin/python}" "$(dirname "$0")/movielens_table.py" "$out" --data "$data"
