@@ -58,8 +58,9 @@ def _user_gain(method: Any, dataset: PersonalizationDataset, loaded: Any, config
     ``merged``: the derangements run as one evaluation of all their examples (ids suffixed
     ``#k``) in batches ``derangements`` times the configured size, written to one folder. For
     soft rows, whose prompts do not grow with the history, a generation batch of 96 costs about
-    a third less than three of 32 on a 2-core CPU (fixed per-step work); text rows, whose long
-    prompts make them prefill-bound, gain nothing from it, so they run one pass per derangement.
+    a quarter less than three of 32 on a 2-core CPU (fixed per-step work; E2P-1 on the demo:
+    19.5 → 14.2 s); text rows, whose long prompts make them prefill-bound, got slower merged
+    (34 → 38 s), so they run one pass per derangement.
     """
     from personalize.data.ablation import shuffle_profiles
     from personalize.evaluation import evaluate
