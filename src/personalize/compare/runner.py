@@ -69,35 +69,37 @@ def _user_gain(method: Any, dataset: PersonalizationDataset, loaded: Any, config
 
     seed = config.eval.seed
     golds = dataset.golds()
-    others, dirs = [], []
+    passes: list[tuple[dict[str, str], dict[str, float]]] = []  # per derangement: answers, probabilities
+    dirs: list[str] = []
     extra = {"comparison": config.name, "limit": limit, "encoder": config.encoder, "shuffle_profiles": True}
+    model = loaded if method.needs_model else None
     if merged and config.derangements > 1:
         parts = [shuffle_profiles(dataset, seed + k) for k in range(config.derangements)]
         combined = replace(dataset, examples=[replace(e, id=f"{e.id}#{k + 1}") for k, part in enumerate(parts)
                                               for e in part.examples],
                            source=f"{dataset.source} (profiles shuffled, seeds {seed}-{seed + config.derangements - 1})")
         options = replace(config.eval, batch_size=config.eval.batch_size * config.derangements)
-        shuffled = evaluate(method, combined, model=loaded if method.needs_model else None, options=options,
+        shuffled = evaluate(method, combined, model=model, options=options,
                             encoder_factory=encoder_factory, show_progress=show_progress,
                             extra={**extra, "row": shuffled_dir.name,
                                    "derangement_seeds": list(range(seed, seed + config.derangements))})
         shuffled.write(shuffled_dir)
+        dirs.append(shuffled_dir.name)
         for k in range(config.derangements):
             ids = {e.id: f"{e.id}#{k + 1}" for e in dataset.examples}
-            answers = {i: shuffled.predictions[j] for i, j in ids.items()}
-            probabilities = {i: shuffled.probabilities[j] for i, j in ids.items() if j in shuffled.probabilities}
-            others.append(with_probabilities(dataset.task, per_example_scores(dataset.task, answers, golds),
-                                             probabilities, golds))
-        dirs.append(shuffled_dir.name)
-    for k in range(0 if dirs else config.derangements):
-        target = shuffled_dir if k == 0 else shuffled_dir.with_name(f"{shuffled_dir.name}-{k + 1}")
-        shuffled = evaluate(method, shuffle_profiles(dataset, seed + k), model=loaded if method.needs_model else None,
-                            options=config.eval, encoder_factory=encoder_factory, show_progress=show_progress,
-                            extra={**extra, "row": target.name, "derangement_seed": seed + k})
-        shuffled.write(target)
-        others.append(with_probabilities(dataset.task, per_example_scores(dataset.task, shuffled.predictions, golds),
-                                         shuffled.probabilities, golds))
-        dirs.append(target.name)
+            passes.append(({i: shuffled.predictions[j] for i, j in ids.items()},
+                           {i: shuffled.probabilities[j] for i, j in ids.items() if j in shuffled.probabilities}))
+    else:
+        for k in range(config.derangements):
+            target = shuffled_dir if k == 0 else shuffled_dir.with_name(f"{shuffled_dir.name}-{k + 1}")
+            shuffled = evaluate(method, shuffle_profiles(dataset, seed + k), model=model, options=config.eval,
+                                encoder_factory=encoder_factory, show_progress=show_progress,
+                                extra={**extra, "row": target.name, "derangement_seed": seed + k})
+            shuffled.write(target)
+            dirs.append(target.name)
+            passes.append((shuffled.predictions, shuffled.probabilities))
+    others = [with_probabilities(dataset.task, per_example_scores(dataset.task, answers, golds), probabilities, golds)
+              for answers, probabilities in passes]
     user_of = {e.id: e.owner for e in dataset.examples}
     gains = paired_gain(dataset.task, own_scores, others, user_of, seed=seed)
     task = dataset.task

@@ -351,10 +351,13 @@ def build_dataset(
     if split not in SPLITS:
         raise DataError(f"{data.folder}: MovieLens tasks have splits {', '.join(SPLITS)}, not {split!r}")
     spec = get_task(task)
-    records = split_records(data, options)[split]
+    splits = split_records(data, options)
+    records = splits[split]
     stats = None
     if options.item_stats:
-        stats = ItemStats(data, split_records(data, replace(options, shots=None))["train"], like=spec.name == LIKE_TASK)
+        # every training record, not only the ones `shots` keeps
+        train = splits["train"] if options.shots is None else split_records(data, replace(options, shots=None))["train"]
+        stats = ItemStats(data, train, like=spec.name == LIKE_TASK)
     items = _Items(data)
     examples: list[Example] = []
     profiles: dict[str, UserProfile] = {}
