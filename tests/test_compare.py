@@ -70,6 +70,10 @@ def compared(tmp_path_factory: pytest.TempPathFactory, tiny_model):
 
         mp.setattr("personalize.metrics.read_lamp_outputs", read_back)
         mp.setattr("personalize.compare.report.read_predictions", read_back)
+        # a folder reused from an earlier comparison, which ran e2p-1's derangements one by one
+        for stale in ("e2p-1-shuffled-2", "e2p-1-shuffled-3"):
+            (out / "runs" / stale).mkdir(parents=True)
+            (out / "runs" / stale / "results.json").write_text("{}")
         config = ComparisonConfig.from_dict(tiny_config())
         rows = run_comparison(config, out, loaded_model=tiny_model, show_progress=False)
     return out, rows, config
@@ -122,6 +126,8 @@ def test_comparison_writes_rows_over_the_same_examples(compared) -> None:
         if name == "e2p-1":
             # a soft row runs its 3 derangements as one evaluation of 12 examples (ids suffixed #k)
             assert gain["run_dirs"] == [f"{name}-shuffled"]
+            # the earlier run's per-derangement folders, which nothing refers to now, are gone
+            assert sorted(p.name for p in (out / "runs").glob(f"{name}-shuffled*")) == [f"{name}-shuffled"]
             merged = json.loads((out / "runs" / f"{name}-shuffled" / "results.json").read_text())
             assert merged["shuffle_profiles"] is True and merged["n_examples"] == 12
             assert len(set(merged["derangement_seeds"])) == 3

@@ -29,6 +29,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -98,6 +99,7 @@ def _user_gain(method: Any, dataset: PersonalizationDataset, loaded: Any, config
             shuffled.write(target)
             dirs.append(target.name)
             passes.append((shuffled.predictions, shuffled.probabilities))
+    _remove_stale_derangements(shuffled_dir, keep=dirs)
     others = [with_probabilities(dataset.task, per_example_scores(dataset.task, answers, golds), probabilities, golds)
               for answers, probabilities in passes]
     user_of = {e.id: e.owner for e in dataset.examples}
@@ -107,6 +109,16 @@ def _user_gain(method: Any, dataset: PersonalizationDataset, loaded: Any, config
     return {"metric": metric, "higher_is_better": task.higher_is_better, **gains[metric],
             "by_metric": gains, "derangements": config.derangements, "interval": "user-level bootstrap 95%",
             "run_dirs": dirs}
+
+
+def _remove_stale_derangements(shuffled_dir: Path, keep: list[str]) -> None:
+    """Remove ``<row>-shuffled-<k>`` folders that this run did not write: an earlier comparison
+    into the same folder with more derangements, or one pass per derangement where this run
+    merged them, would otherwise leave other results beside this row's, which nothing refers to."""
+    for stale in shuffled_dir.parent.glob(f"{shuffled_dir.name}-*"):
+        suffix = stale.name[len(shuffled_dir.name) + 1 :]
+        if suffix.isdigit() and stale.name not in keep and stale.is_dir():
+            shutil.rmtree(stale)
 
 
 def _measure_latency_interleaved(timed: dict[str, Any], dataset: PersonalizationDataset, loaded: Any,
