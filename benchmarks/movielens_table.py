@@ -2,7 +2,8 @@
 
 For each run: AUC and per-user AUC of P("Yes") with each record's own history; for the rows that
 read the history, the same with another user's history and own − other AUC; every trained row
-minus ``none`` (task adaptation) and each soft row minus its same-size control (personalization).
+minus ``none`` (task adaptation), each soft row minus its same-size control (personalization)
+and every row minus the ``bias`` baseline where one was run (the bar the issue sets).
 Every interval is a user-level bootstrap 95% (:func:`personalize.evaluation.gains.auc_gain`):
 TALLRec's test split holds 1,000 records of only 16 users, so the intervals are wide.
 
@@ -78,10 +79,12 @@ def main() -> None:
             "own_minus_other": compare(own[name], other) if other else None,
             "minus_none": compare(own[name], own["none"]) if "none" in own and name != "none" else None,
             "minus_control": compare(own[name], own[control]) if control in own else None,
+            # the issue's bar on the `users` protocol: above the damped bias baseline
+            "minus_bias": compare(own[name], own["bias"]) if "bias" in own and name != "bias" else None,
             "spearman_like_rate": float(spearmanr([own[name][i] for i in ids], [like_rate[i] for i in ids])[0]),
         })
     head = ["run", "AUC", "per-user AUC", "AUC, another user's history", "own − other", "− none", "− control",
-            "ρ with history like rate", "context tok", "trainable params", "train s (kept epoch)"]
+            "− bias", "ρ with history like rate", "context tok", "trainable params", "train s (kept epoch)"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for r in rows:
@@ -89,6 +92,7 @@ def main() -> None:
             r["run"], f"{r['auc']:.3f}", f"{r['user_auc']:.3f}",
             f"{r['other_auc']:.3f}" if r["other_auc"] is not None else "–",
             fmt_interval(r["own_minus_other"]), fmt_interval(r["minus_none"]), fmt_interval(r["minus_control"]),
+            fmt_interval(r["minus_bias"]),
             f"{r['spearman_like_rate']:+.2f}", f"{r['context_tokens']:.1f}", f"{r['trainable_parameters'] or 0:,}",
             f"{r['train_seconds']} ({r['kept_epoch']})" if r["kept_epoch"] is not None else "–",
         ]) + " |")
