@@ -501,3 +501,27 @@ def test_persoma_item_dropout_samples_the_history_in_training_only(tiny_model) -
     assert PersomaConfig.from_dict(config.to_dict(), source="test") == config
     with pytest.raises(ConfigError, match="item_dropout"):
         PersomaConfig(item_dropout=1.0)
+
+
+def test_e2p_user_dropout_gives_dropped_rows_the_mean_user_in_training_only(tiny_model) -> None:
+    config = E2PConfig(num_tokens=1, mlp_hidden=16, input_norm="standardize", user_dropout=0.5)
+    model = _model(tiny_model, "e2p", config)
+    feats = _features(8)
+    reference = _model(tiny_model, "e2p", E2PConfig(num_tokens=1, mlp_hidden=16, input_norm="standardize"))
+    model.train()
+    model.adapter(feats)  # the running statistics see the batch
+    reference.adapter.load_state_dict(model.adapter.state_dict())
+    model.eval()
+    reference.eval()
+    assert torch.equal(model.adapter(feats), reference.adapter(feats))  # inference reads every user
+    mean_user = reference.adapter(UserFeatures(1, vector=model.adapter.projector.standardize.mean[None].clone()))
+    model.train()
+    torch.manual_seed(0)
+    tokens = model.adapter(feats)
+    own = reference.adapter(feats)
+    dropped = [i for i in range(8) if torch.allclose(tokens[i], mean_user[0], atol=1e-6)]
+    kept = [i for i in range(8) if torch.allclose(tokens[i], own[i], atol=1e-6)]
+    assert dropped and kept and sorted(dropped + kept) == list(range(8))
+    assert E2PConfig.from_dict(config.to_dict(), source="test") == config
+    with pytest.raises(ConfigError, match="user_dropout"):
+        E2PConfig(user_dropout=1.0)

@@ -27,6 +27,11 @@ class E2PConfig(SoftPrefixConfig):
             vector by its mean and spread over the training users before the MLP (statistics saved
             with the adapter), so that what differs between users is the whole input and not a
             small offset on what they share.
+        user_dropout: in training only, each example's user vector is replaced, with this
+            probability, by the mean training user (zeros after ``standardize``; plain zeros
+            without it). Those examples can only be answered from the prompt, so the shared LoRA
+            keeps learning what the prompt says (MovieLens: the movie's line) beside the user,
+            where the user alone is the quicker way down the loss.
     """
 
     has_user_projection: ClassVar[bool] = True
@@ -35,6 +40,13 @@ class E2PConfig(SoftPrefixConfig):
     mlp_hidden: int = 1024
     dropout: float = 0.0
     input_norm: Literal["none", "standardize"] = "none"
+    user_dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        from personalize.validation import check_float
+
+        super().__post_init__()
+        check_float("adapter setting user_dropout", self.user_dropout, minimum=0, maximum=1, exclusive_maximum=True)
 
 
 class E2PAdapter(SoftTokenAdapter):
@@ -44,7 +56,8 @@ class E2PAdapter(SoftTokenAdapter):
         super().__init__(config, hidden_size, embed_norm)
         self.projector = PrefixProjector(encoder_dim, config.mlp_hidden, hidden_size, config.num_tokens, config.dropout,
                                          zero_init=config.user_init == "zero",
-                                         standardize=config.input_norm == "standardize")
+                                         standardize=config.input_norm == "standardize",
+                                         user_dropout=config.user_dropout)
 
     def raw_tokens(self, features: UserFeatures) -> torch.Tensor:
         assert features.vector is not None, "E2P needs one user vector per example"

@@ -81,12 +81,16 @@ class RunningStandardize(nn.Module):
 
 
 class PrefixProjector(nn.Module):
-    """E2P's MLP: a user vector ``[batch, in_dim]`` -> ``[batch, N, hidden]`` soft tokens."""
+    """E2P's MLP: a user vector ``[batch, in_dim]`` -> ``[batch, N, hidden]`` soft tokens.
+
+    ``user_dropout``: in training only, each row's (standardised) vector is zeroed with this
+    probability before the MLP: the mean training user where ``standardize`` is on.
+    """
 
     def __init__(self, in_dim: int, mlp_hidden: int, hidden: int, num_tokens: int, dropout: float = 0.0,
-                 zero_init: bool = False, standardize: bool = False) -> None:
+                 zero_init: bool = False, standardize: bool = False, user_dropout: float = 0.0) -> None:
         super().__init__()
-        self.num_tokens, self.hidden = num_tokens, hidden
+        self.num_tokens, self.hidden, self.user_dropout = num_tokens, hidden, user_dropout
         self.standardize = RunningStandardize(in_dim) if standardize else nn.Identity()
         self.net = nn.Sequential(
             nn.Linear(in_dim, mlp_hidden),
@@ -98,7 +102,11 @@ class PrefixProjector(nn.Module):
             zero_user_weights(self.net[-1])
 
     def forward(self, user_vector: torch.Tensor) -> torch.Tensor:
-        return self.net(self.standardize(user_vector)).view(user_vector.shape[0], self.num_tokens, self.hidden)
+        x = self.standardize(user_vector)
+        if self.training and self.user_dropout > 0:
+            kept = torch.rand(x.shape[0], 1, device=x.device) >= self.user_dropout
+            x = x * kept.to(x.dtype)
+        return self.net(x).view(user_vector.shape[0], self.num_tokens, self.hidden)
 
 
 def masked_mean(items: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
