@@ -18,12 +18,13 @@ data="${MOVIELENS:-../shared/data/movielens-100k}:protocol=${PROTOCOL:-users},it
 common=(--epochs 2 --dev-limit 100 --no-dev-eval --patience 10 --lr 3e-3)
 declare -A runs=(
   [e2p1-lora8-std-4000]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --data $data,shots=4000"
-  [prompt1-lora8-4000]="--method prompt --num-tokens 1 --settings {\"lora_rank\":8} --data $data,shots=4000"
-  [e2p1-lora8-std-8000]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --data $data,shots=8000"
-  [prompt1-lora8-8000]="--method prompt --num-tokens 1 --settings {\"lora_rank\":8} --data $data,shots=8000"
   # the same with a quarter of the training examples given the mean training user (user_dropout):
   # those can only be answered from the movie's line, so the shared LoRA keeps learning the movie
   [e2p1-lora8-std-udrop25-4000]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\",\"user_dropout\":0.25} --data $data,shots=4000"
+  [prompt1-lora8-4000]="--method prompt --num-tokens 1 --settings {\"lora_rank\":8} --data $data,shots=4000"
+  [e2p1-lora8-std-8000]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --data $data,shots=8000"
+  [prompt1-lora8-8000]="--method prompt --num-tokens 1 --settings {\"lora_rank\":8} --data $data,shots=8000"
+  [persoma4mlp-lora8-std-4000]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"input_norm\":\"standardize\"} --data $data,shots=4000"
 )
 order=(e2p1-lora8-std-4000 prompt1-lora8-4000)
 [ $# -gt 0 ] && order=("$@"); [ "${order[*]}" = - ] && order=()
