@@ -7,7 +7,8 @@
 # benchmarks/movielens_llm.sh: E2P-1 + a shared rank-8 LoRA, standardised user vector, 2 epochs
 # over a seeded sample of the training records, lr 3e-3, the epoch kept by teacher-forced loss on
 # 100 dev records; label scoring of P("Yes") on the 1,890 test records, own history and another
-# user's (one derangement by MovieLens user).
+# user's (one derangement by MovieLens user). Also PERSOMA-4 (MLP), the control, and E2P-1 in two
+# stages (started as the trained control, its LoRA frozen: --init-control, --freeze-shared).
 #   bash benchmarks/movielens_item_stats.sh [OUT=runs/ml-stats] [RUN...]
 #   python benchmarks/movielens_table.py runs/ml-stats --data ../shared/data/movielens-100k:protocol=users,item_stats=1
 set -euo pipefail
@@ -24,6 +25,10 @@ declare -A runs=(
   [prompt1-lora8-4000]="--method prompt --num-tokens 1 --settings {\"lora_rank\":8} --data $data,shots=4000"
   [e2p1-lora8-std-8000]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --data $data,shots=8000"
   [prompt1-lora8-8000]="--method prompt --num-tokens 1 --settings {\"lora_rank\":8} --data $data,shots=8000"
+  # two stages: E2P-1 starts as the trained control above (its LoRA, kept frozen, and its token
+  # as the bias of a zero user projection), so the user is added on top of a model that reads
+  # the movie's line; needs prompt1-lora8-4000 first
+  [e2p1-lora8-std-fromcontrol-4000]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --data $data,shots=4000 --init-control $out/prompt1-lora8-4000/train --freeze-shared"
   [persoma4mlp-lora8-std-4000]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"input_norm\":\"standardize\"} --data $data,shots=4000"
 )
 order=(e2p1-lora8-std-4000 prompt1-lora8-4000)

@@ -274,6 +274,57 @@ def test_init_adapter_continues_from_saved_weights_and_refuses_other_settings(ti
         train(other, tmp_path / "other", loaded_model=tiny_model, show_progress=False)
 
 
+def test_init_control_starts_as_the_control_then_learns_the_user_on_its_frozen_lora(steerable_tiny_model, tmp_path) -> None:
+    """``init_control``: at step 0 E2P computes its trained control exactly, for every user (same
+    dev loss, no personalization gap); with ``freeze_shared`` the control's LoRA stays as it was
+    while the user's part learns, and a gap opens."""
+    from safetensors.torch import load_file
+
+    shared = {"num_tokens": 2, "lora_rank": 4}
+    control = train(_probe_config(method="prompt", adapter=shared, epochs=2), tmp_path / "control",
+                    loaded_model=steerable_tiny_model, show_progress=False)
+    e2p = {**_probe_config().adapter, **shared}
+    start = _probe_config(adapter=e2p, epochs=1, lr=1e-12, init_control=str(tmp_path / "control"))
+    train(start, tmp_path / "start", loaded_model=steerable_tiny_model, show_progress=False)
+    first = _log(tmp_path / "start")[0]
+    assert first["dev_loss"] == pytest.approx(control["best_dev"]["dev_loss"], abs=1e-5)
+    assert abs(first["personalization_gap"]) < 1e-5
+
+    frozen = _probe_config(adapter=e2p, init_control=str(tmp_path / "control"), freeze_shared=True)
+    summary = train(frozen, tmp_path / "frozen", loaded_model=steerable_tiny_model, show_progress=False)
+    before = load_file(str(tmp_path / "control" / "adapter_model.safetensors"))
+    after = load_file(str(tmp_path / "frozen" / "adapter_model.safetensors"))
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("lora."))
+    lora_size = sum(v.numel() for k, v in before.items() if k.startswith("lora."))
+    assert summary["trainable_parameters"] == sum(v.numel() for v in after.values()
+                                                  if v.is_floating_point()) - lora_size - 1  # - target_norm
+    assert _log(tmp_path / "frozen")[-1]["personalization_gap"] > 0.05
+
+
+def test_init_control_refuses_what_cannot_start_as_that_control(tiny_model, tmp_path) -> None:
+    train(_probe_config(method="prompt", adapter={"num_tokens": 2, "lora_rank": 4}, epochs=1), tmp_path / "control",
+          loaded_model=tiny_model, show_progress=False)
+    e2p = {**_probe_config().adapter, "num_tokens": 2}
+    cases = [
+        (_probe_config(adapter={**e2p, "lora_rank": 2}, init_control=str(tmp_path / "control")),
+         "other shared settings: lora_rank 4"),
+        (_probe_config(method="persoma", adapter={"num_tokens": 2, "lora_rank": 4, "encoder": "char-ngrams"},
+                       init_control=str(tmp_path / "control")), "cannot start as a control"),
+    ]
+    for config, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            train(config, tmp_path / "refused", loaded_model=tiny_model, show_progress=False)
+    train(_probe_config(adapter={**e2p, "lora_rank": 4}, epochs=1), tmp_path / "e2p", loaded_model=tiny_model,
+          show_progress=False)
+    with pytest.raises(ConfigError, match="not a 'prompt' control"):
+        train(_probe_config(adapter={**e2p, "lora_rank": 4}, init_control=str(tmp_path / "e2p")),
+              tmp_path / "refused2", loaded_model=tiny_model, show_progress=False)
+    with pytest.raises(ConfigError, match="needs init_control"):
+        _probe_config(freeze_shared=True)
+    with pytest.raises(ConfigError, match="both set"):
+        _probe_config(init_adapter=str(tmp_path / "e2p"), init_control=str(tmp_path / "control"))
+
+
 @pytest.mark.parametrize("method, feature_kw", [
     ("e2p", {"vector": lambda: torch.randn(3, 16)}),
     ("persoma", {"items": lambda: torch.randn(3, 5, 16), "item_mask": lambda: torch.ones(3, 5, dtype=torch.bool)}),

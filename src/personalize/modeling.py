@@ -265,7 +265,8 @@ class PersonalizedModel(nn.Module):
             "base_model": self.base_name,
             "hidden_size": self.hidden_size,
             "encoder_dim": self.encoder_dim,
-            "trainable_parameters": self.trainable_parameters(),
+            # the whole adapter, also a part kept frozen in this run (a control's LoRA: freeze_shared)
+            "trainable_parameters": sum(p.numel() for p in self.adapter.parameters()),
             "config": self.config.to_dict(),
             **(extra or {}),
         }

@@ -41,6 +41,11 @@ def train_cmd(
                                             help="Greedy dev evaluation every epoch (needed by --select-on metric)."),
     init_adapter: str | None = typer.Option(None, help="Start from this saved adapter's weights (same method and "
                                                            "settings): a longer schedule continued from a finished run."),
+    init_control: str | None = typer.Option(None, help="Start E2P (or PERSOMA's MLP) as this saved control (a prompt "
+                                                           "adapter, same soft-prompt and LoRA settings): its LoRA, and "
+                                                           "its tokens until the user's part grows."),
+    freeze_shared: bool | None = typer.Option(None, "--freeze-shared/--no-freeze-shared",
+                                                 help="With --init-control: keep the control's LoRA frozen."),
     encoder: str | None = typer.Option(None, help="Encoder of the history items (minilm-l6, or llm:smollm2-135m for "
                                                      "the frozen base model's own mean-pooled hidden states)."),
     seed: int | None = typer.Option(None),
@@ -75,6 +80,7 @@ def train_cmd(
                  "seed": seed, "dtype": dtype, "compile": compile, "augment": augment,
                  "augment_per_user": augment_per_user, "limit_sample": limit_sample, "select_on": select_on,
                  "patience": patience, "dev_eval": dev_eval, "init_adapter": init_adapter,
+                 "init_control": init_control, "freeze_shared": freeze_shared,
                  "stop_after_epochs": stop_after}
     merged = {**base, **{k: v for k, v in overrides.items() if v is not None}, "adapter": adapter}
     cfg = TrainConfig.from_dict(merged, source=str(config) if config else "command line")

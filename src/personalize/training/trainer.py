@@ -114,6 +114,8 @@ class TrainConfig(JsonConfig):
     augment: str = "none"
     augment_per_user: int = 3
     init_adapter: str | None = None
+    init_control: str | None = None
+    freeze_shared: bool = False
     eval: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -123,6 +125,10 @@ class TrainConfig(JsonConfig):
             raise ConfigError("select_on='metric' needs the greedy dev evaluation (dev_eval: true)")
         if self.select_on == "dev_loss" and not self.dev_loss:
             raise ConfigError("select_on='dev_loss' needs the dev loss (dev_loss: true)")
+        if self.init_adapter and self.init_control:
+            raise ConfigError("init_adapter and init_control both set: start from one saved adapter")
+        if self.freeze_shared and not self.init_control:
+            raise ConfigError("freeze_shared keeps a control's LoRA: it needs init_control")
         from personalize.validation import check_train_config
 
         check_train_config(self)  # ranges, when the config is read, before any model loads
@@ -284,6 +290,12 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
     model = PersonalizedModel.create(loaded.model, config.method, adapter_config, base_name=loaded.name, encoder_dim=encoder_dim)
     if config.init_adapter and not resume:
         _init_from(model, config.init_adapter, loaded.name)
+    if config.init_control and not resume:
+        _init_from_control(model, config.init_control, loaded.name)
+    if config.freeze_shared:
+        for name, param in model.adapter.named_parameters():
+            if name.startswith("lora."):
+                param.requires_grad_(False)
     model.to(loaded.device)
     layout = kind.layout(tokenizer, task, adapter_config)  # where this method's tokens go
     eos = tokenizer.eos_token_id
@@ -461,6 +473,29 @@ def _init_from(model: Any, folder: str, base_name: str) -> None:
         model.adapter.load_state_dict(load_file(str(Path(folder) / ADAPTER_WEIGHTS)), strict=True)
     except (RuntimeError, OSError) as exc:
         raise ConfigError(f"init_adapter {folder}: weights do not load: {exc}") from None
+
+
+def _init_from_control(model: Any, folder: str, base_name: str) -> None:
+    """Start ``model``'s adapter as the saved control in ``folder`` (see ``init_control``)."""
+    from safetensors.torch import load_file
+
+    from personalize.methods.soft.adapter import SHARED_SETTINGS, start_as_control
+    from personalize.modeling import ADAPTER_WEIGHTS, read_adapter_config
+
+    saved = read_adapter_config(folder)
+    if saved["method"] != "prompt" or saved["base_model"] != base_name:
+        raise ConfigError(f"init_control {folder} holds a {saved['method']!r} adapter for {saved['base_model']!r}, "
+                          f"not a 'prompt' control for {base_name!r}")
+    own = json.loads(json.dumps(model.config.to_dict()))  # tuples vs lists
+    differ = [k for k in SHARED_SETTINGS if saved["config"].get(k) != own.get(k)]
+    if differ:
+        raise ConfigError(f"init_control {folder} was trained with other shared settings: "
+                          + ", ".join(f"{k} {saved['config'].get(k)!r} (here {own.get(k)!r})" for k in differ))
+    try:
+        state = load_file(str(Path(folder) / ADAPTER_WEIGHTS))
+    except OSError as exc:
+        raise ConfigError(f"init_control {folder}: weights do not load: {exc}") from None
+    start_as_control(model.adapter, state)
 
 
 def _epoch_line(entry: dict[str, Any], metric: str) -> str:

@@ -59,6 +59,9 @@ class E2PAdapter(SoftTokenAdapter):
                                          standardize=config.input_norm == "standardize",
                                          user_dropout=config.user_dropout)
 
+    def user_projection(self) -> torch.nn.Linear:
+        return self.projector.net[-1]
+
     def raw_tokens(self, features: UserFeatures) -> torch.Tensor:
         assert features.vector is not None, "E2P needs one user vector per example"
         return self.projector(features.vector)

@@ -63,6 +63,10 @@ class PersomaAdapter(SoftTokenAdapter):
         if config.user_init == "zero":
             zero_user_weights(self.resampler.output if config.resampler == "perceiver" else self.resampler.head)
 
+    def user_projection(self) -> torch.nn.Linear | None:
+        # the Perceiver's output layer maps each latent alike (one bias for all N tokens)
+        return self.resampler.head if self.config.resampler == "mlp" else None
+
     def raw_tokens(self, features: UserFeatures) -> torch.Tensor:
         assert features.items is not None and features.item_mask is not None, "PERSOMA needs per-item embeddings"
         items = features.items if self.standardize is None else self.standardize(features.items, features.item_mask)

@@ -40,6 +40,13 @@ class SoftTokenAdapter(nn.Module):
     def forward(self, features: UserFeatures) -> torch.Tensor:
         return self.norm(self.raw_tokens(features))
 
+    def user_projection(self) -> nn.Linear | None:
+        """The last layer from the user's representation to the soft tokens, one output per token
+        and hidden dimension (``N * hidden``), where the method has one: the layer that
+        ``user_init: zero`` zeroes and that :func:`start_as_control` starts as a control's
+        tokens. ``None`` where the method has none."""
+        return None
+
     def memory(self, features: UserFeatures) -> tuple[torch.Tensor, torch.Tensor] | None:
         """A per-batch memory the base model attends to while active (cross-attention methods):
         ``(memory [B, M, hidden], mask [B, M])``, or ``None`` for prefix-only methods."""
@@ -64,6 +71,42 @@ class SoftTokenAdapter(nn.Module):
             for key, update in lora.items():
                 handles.append(modules[key.replace("__", ".")].register_forward_hook(_lora_hook(update, is_active)))
         return handles
+
+
+SHARED_SETTINGS = ("num_tokens", "placement", "template", "norm_match", "lora_rank", "lora_alpha", "lora_targets")
+"""The settings that shape what a user-reading adapter shares with its control (the soft
+prompt's place and size, the LoRA): :func:`start_as_control` needs them equal."""
+
+
+def start_as_control(adapter: SoftTokenAdapter, control: dict[str, torch.Tensor]) -> None:
+    """Make ``adapter`` compute what a trained control computes, for every user.
+
+    ``control`` is a ``prompt`` adapter's state (``tokens [N, hidden]``, ``norm.*``, ``lora.*``).
+    Its LoRA and norm gain are copied; the user projection's weights become zero and its bias the
+    control's tokens, so at step 0 each user gets exactly the control's soft tokens through the
+    control's LoRA, and training grows the user's part from there (a two-stage recipe: the shared
+    part learns the task alone first, then the user is added on top of it).
+    """
+    projection = adapter.user_projection()
+    if projection is None:
+        raise ConfigError(f"{adapter.config.__class__.__name__}: this adapter has no single layer from the user to its "
+                          "tokens, so it cannot start as a control")
+    own = adapter.state_dict()
+    shared = {k for k in own if k.startswith(("lora.", "norm."))}
+    given = set(control) - {"tokens"}
+    if "tokens" not in control or given != shared:
+        missing, extra = sorted(shared - given), sorted(given - shared - {"tokens"})
+        raise ConfigError(f"the control's weights do not match this adapter's shared part (missing {missing[:3]}, "
+                          f"unexpected {extra[:3]}{', no tokens' if 'tokens' not in control else ''})")
+    tokens = control["tokens"]
+    if tokens.numel() != projection.out_features:
+        raise ConfigError(f"the control has {tokens.shape[0]} tokens of width {tokens.shape[-1]}; this adapter makes "
+                          f"{projection.out_features} values per user")
+    with torch.no_grad():
+        for key in shared:
+            own[key].copy_(control[key])
+        projection.weight.zero_()
+        projection.bias.copy_(tokens.reshape(-1))
 
 
 def _lora_hook(update: nn.Module, is_active: Callable[[], bool]):
