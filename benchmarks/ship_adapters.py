@@ -12,6 +12,8 @@ import shutil
 import sys
 from pathlib import Path
 
+SHIPPED: dict[Path, Path] = {}  # run folder -> where this invocation shipped it (a two-stage run names its control)
+
 
 def ship(run: Path, target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
@@ -33,6 +35,10 @@ def ship(run: Path, target: Path) -> None:
         command = (f"personalize train --method {cfg['method']} --data ../shared/data/lamp7 "
                    f"--config configs/train/lamp7-base.json --dev-limit {cfg['dev_limit']} --epochs {cfg['epochs']} "
                    f"--lr {cfg['lr']} --settings '{adapter}' --out {target}")
+    if cfg.get("init_control"):  # two stages: started as a control, shipped beside it where this call shipped it
+        control = Path(cfg["init_control"]).resolve()
+        command = command.replace(f" --out {target}", f" --init-control {SHIPPED.get(control, control)}"
+                                  + (" --freeze-shared" if cfg.get("freeze_shared") else "") + f" --out {target}")
     if cfg.get("augment", "none") != "none":
         command += f" --augment {cfg['augment']} --augment-per-user {cfg['augment_per_user']}"
     lines = [f"# {target.name}", "", f"{summary['method']} adapter for {summary['model']['name']} on {summary['task']}, "
@@ -127,6 +133,7 @@ def main() -> None:
     for pair in sys.argv[2:]:
         run, name = pair.split(":")
         ship(root / run, Path("adapters") / name)
+        SHIPPED[(root / run).resolve()] = Path("adapters") / name
         print(f"adapters/{name} <- {root / run}")
 
 
