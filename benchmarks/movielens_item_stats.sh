@@ -29,6 +29,10 @@ declare -A runs=(
   # as the bias of a zero user projection), so the user is added on top of a model that reads
   # the movie's line; needs prompt1-lora8-4000 first
   [e2p1-lora8-std-fromcontrol-4000]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --data $data,shots=4000 --init-control $out/prompt1-lora8-4000/train --freeze-shared"
+  # two stages, the LoRA left free: starts as the shipped control (the line, 4,000 records), then
+  # the user projection and the LoRA train together, so the user is learnt on a model that
+  # already reads the movie's line without being kept from adjusting it
+  [e2p1-lora8-std-fromcontrol-open-4000]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --data $data,shots=4000 --init-control ${CONTROL:-adapters/movielens-users-stats-prompt-1-lora8}"
   [persoma4mlp-lora8-std-4000]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"input_norm\":\"standardize\"} --data $data,shots=4000"
 )
 order=(e2p1-lora8-std-4000 prompt1-lora8-4000)

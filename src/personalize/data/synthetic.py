@@ -92,12 +92,13 @@ _TAILS = (
     "yesterday afternoon", "for the third time",
 )  # fmt: skip
 
-_BRITISH = {
+# the two-spelling words, American -> British
+BRITISH_SPELLINGS = {
     "neighbor": "neighbour", "neighborhood": "neighbourhood", "organized": "organised",
     "color": "colour", "favorite": "favourite", "theater": "theatre", "flavor": "flavour",
     "program": "programme", "center": "centre", "traveling": "travelling", "gray": "grey",
 }  # fmt: skip
-_BRITISH_RE = re.compile(r"\b(" + "|".join(sorted(_BRITISH, key=len, reverse=True)) + r")\b", re.I)
+_BRITISH_RE = re.compile(r"\b(" + "|".join(sorted(BRITISH_SPELLINGS, key=len, reverse=True)) + r")\b", re.I)
 
 _DETERMINERS = {"My", "The", "Our", "A"}
 _CASES = ("lower", "upper", "as-is")
@@ -118,7 +119,7 @@ STYLE_VALUES: dict[str, tuple] = {"case": _CASES, "filler": _FILLERS, "ending": 
 def _britishize(text: str) -> str:
     def swap(m: re.Match[str]) -> str:
         word = m.group(0)
-        british = _BRITISH[word.lower()]
+        british = BRITISH_SPELLINGS[word.lower()]
         return british.capitalize() if word[0].isupper() else british
 
     return _BRITISH_RE.sub(swap, text)
@@ -460,7 +461,7 @@ def make_preference_dataset(
 # Style attributes of an output: what only the user's history can tell
 # ---------------------------------------------------------------------------------------------
 
-_AMERICAN = {british: american for american, british in _BRITISH.items()}
+_AMERICAN = {british: american for american, british in BRITISH_SPELLINGS.items()}
 _SIGNOFFS_LONGEST_FIRST = sorted(_SIGNOFFS, key=len, reverse=True)
 _ENDINGS_LONGEST_FIRST = sorted(_ENDINGS, key=len, reverse=True)
 _WORD_RE = re.compile(r"[a-z0-9]+")
@@ -485,7 +486,7 @@ def parse_style(text: str) -> dict[str, str | None]:
     filler = next((f for f in _FILLERS if f and lowered.startswith(f + ",")), None)
     words = _WORD_RE.findall(lowered[len(filler) + 1 :] if filler else lowered)
     british = any(w in _AMERICAN for w in words)
-    american = any(w in _BRITISH for w in words)
+    american = any(w in BRITISH_SPELLINGS for w in words)
     spelling = None if british == american else ("british" if british else "american")
     neutral = " ".join(_AMERICAN.get(w, w) for w in words)
     return {"case": case, "filler": filler, "ending": ending, "spelling": spelling, "signoff": signoff,

@@ -457,44 +457,44 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
     return summary
 
 
-def _init_from(model: Any, folder: str, base_name: str) -> None:
-    """Copy a saved adapter's weights into ``model`` (same method, settings and base model)."""
+def _read_saved_adapter(option: str, folder: str, method: str, base_name: str, wanted: str) -> tuple[dict, dict]:
+    """The ``(adapter_config.json, weights)`` of the adapter that ``option`` names, refused in one
+    line unless it is a ``method`` adapter for ``base_name`` (``wanted`` says what was expected)."""
     from safetensors.torch import load_file
 
     from personalize.modeling import ADAPTER_WEIGHTS, read_adapter_config
 
     saved = read_adapter_config(folder)
-    if saved["method"] != model.method or saved["base_model"] != base_name:
-        raise ConfigError(f"init_adapter {folder} holds a {saved['method']!r} adapter for {saved['base_model']!r}, "
-                          f"not {model.method!r} for {base_name!r}")
+    if saved["method"] != method or saved["base_model"] != base_name:
+        raise ConfigError(f"{option} {folder} holds a {saved['method']!r} adapter for {saved['base_model']!r}, "
+                          f"not {wanted} for {base_name!r}")
+    try:
+        return saved, load_file(str(Path(folder) / ADAPTER_WEIGHTS))
+    except OSError as exc:
+        raise ConfigError(f"{option} {folder}: weights do not load: {exc}") from None
+
+
+def _init_from(model: Any, folder: str, base_name: str) -> None:
+    """Copy a saved adapter's weights into ``model`` (same method, settings and base model)."""
+    saved, state = _read_saved_adapter("init_adapter", folder, model.method, base_name, repr(model.method))
     if json.loads(json.dumps(saved["config"])) != json.loads(json.dumps(model.config.to_dict())):  # tuples vs lists
         raise ConfigError(f"init_adapter {folder} was trained with other adapter settings: {saved['config']}")
     try:
-        model.adapter.load_state_dict(load_file(str(Path(folder) / ADAPTER_WEIGHTS)), strict=True)
-    except (RuntimeError, OSError) as exc:
+        model.adapter.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
         raise ConfigError(f"init_adapter {folder}: weights do not load: {exc}") from None
 
 
 def _init_from_control(model: Any, folder: str, base_name: str) -> None:
     """Start ``model``'s adapter as the saved control in ``folder`` (see ``init_control``)."""
-    from safetensors.torch import load_file
-
     from personalize.methods.soft.adapter import SHARED_SETTINGS, start_as_control
-    from personalize.modeling import ADAPTER_WEIGHTS, read_adapter_config
 
-    saved = read_adapter_config(folder)
-    if saved["method"] != "prompt" or saved["base_model"] != base_name:
-        raise ConfigError(f"init_control {folder} holds a {saved['method']!r} adapter for {saved['base_model']!r}, "
-                          f"not a 'prompt' control for {base_name!r}")
+    saved, state = _read_saved_adapter("init_control", folder, "prompt", base_name, "a 'prompt' control")
     own = json.loads(json.dumps(model.config.to_dict()))  # tuples vs lists
     differ = [k for k in SHARED_SETTINGS if saved["config"].get(k) != own.get(k)]
     if differ:
         raise ConfigError(f"init_control {folder} was trained with other shared settings: "
                           + ", ".join(f"{k} {saved['config'].get(k)!r} (here {own.get(k)!r})" for k in differ))
-    try:
-        state = load_file(str(Path(folder) / ADAPTER_WEIGHTS))
-    except OSError as exc:
-        raise ConfigError(f"init_control {folder}: weights do not load: {exc}") from None
     start_as_control(model.adapter, state)
 
 
