@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -99,6 +100,32 @@ def test_score_labels_single_token_fast_path(tiny_model) -> None:
     torch.testing.assert_close(scores, expected, atol=1e-4, rtol=0)
     # log-probabilities of distinct next tokens: their probabilities sum to at most 1
     assert (scores.exp().sum(-1) <= 1 + 1e-5).all()
+
+
+def test_score_labels_of_a_bf16_model_come_from_float32_logits(tiny_model) -> None:
+    """bf16 logits are rounded to steps of 0.125-0.25 where a real model's logits lie, so that
+    label scores tie; the scores must be computed from the output layer's input in float32."""
+    tok = tiny_model.tokenizer
+    model = copy.deepcopy(tiny_model.model).to(torch.bfloat16)
+    head = model.get_output_embeddings()
+    with torch.no_grad():
+        head.weight.mul_(300)  # logits in the tens, as a trained model's
+    label_ids = label_token_ids(tok, ["1", "2", "3", "4", "5"], append_eos=False)
+    heard: list[torch.Tensor] = []
+    handle = head.register_forward_pre_hook(lambda module, args: heard.append(args[0].detach().clone()))
+    ids = torch.tensor(encode(tok, PROMPTS[:1]))
+    try:
+        scores = score_labels(model, label_ids=label_ids, input_ids=ids, attention_mask=torch.ones_like(ids))
+    finally:
+        handle.remove()
+    logits = heard[0][:, -1].float() @ head.weight.float().T  # [1, vocab]
+    assert logits.abs().max() > 16  # where bf16's step is 0.125 or more
+    first = [ids[0] for ids in label_ids]
+    expected = torch.log_softmax(logits, dim=-1)[:, first]
+    torch.testing.assert_close(scores, expected, atol=1e-4, rtol=0)
+    rounded = torch.log_softmax(logits.bfloat16().float(), dim=-1)[:, first]
+    assert (rounded - expected).abs().max() > 1e-3  # what bf16 logits would have given differs
+    assert head.weight.dtype == torch.bfloat16 and not head._forward_hooks  # the model is left as it was
 
 
 # ---------------------------------------------------------------------------------- generation

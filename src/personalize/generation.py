@@ -10,7 +10,9 @@ which ruins paraphrasing tasks.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -199,6 +201,40 @@ def label_token_ids(tokenizer: object, labels: list[str], *, append_eos: bool = 
     return result
 
 
+# Rows of the output layer converted to float32 at a time: bounds the transient copy (a 262k-token
+# vocabulary, Gemma-3's, would otherwise add 670 MB at once).
+_HEAD_ROWS = 16384
+
+
+@contextlib.contextmanager
+def float32_logits(model: torch.nn.Module) -> Iterator[None]:
+    """Within the block, ``model``'s output layer returns float32 logits, computed from the hidden
+    states it is given with float32 weights (a no-op for a float32 model).
+
+    Why: a bf16 output layer rounds each logit to bf16, whose step is 0.125 for logits in
+    [16, 32) and 0.25 in [32, 64), where a 135M model's logits lie. Label scores, the difference of
+    two such logits, then take a few dozen values, and records tie: ranking metrics (AUC, per-user
+    AUC) lose what the model could tell apart. Only the rounding of the output is removed; the
+    hidden states stay as the model computed them.
+    """
+    head = model.get_output_embeddings()
+    if head is None or head.weight.dtype == torch.float32:
+        yield
+        return
+
+    def exact(module: torch.nn.Module, args: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
+        hidden = args[0].float()  # [..., hidden]
+        parts = [torch.nn.functional.linear(hidden, rows.float()) for rows in module.weight.split(_HEAD_ROWS)]
+        logits = torch.cat(parts, dim=-1)  # [..., vocab]
+        return logits if module.bias is None else logits + module.bias.float()
+
+    handle = head.register_forward_hook(exact)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 @torch.inference_mode()
 def score_labels(
     model: torch.nn.Module,
@@ -224,8 +260,14 @@ def score_labels(
         input_ids / inputs_embeds: the prompts, ``[batch, prompt_len]`` / ``[batch, prompt_len, hidden]``.
 
     Returns:
-        ``[batch, L]`` float32 summed log-probabilities.
+        ``[batch, L]`` float32 summed log-probabilities, from float32 logits (:func:`float32_logits`).
     """
+    with float32_logits(model):
+        return _score_labels(model, label_ids, attention_mask, input_ids, inputs_embeds)
+
+
+def _score_labels(model: torch.nn.Module, label_ids: list[list[int]], attention_mask: torch.LongTensor,
+                  input_ids: torch.LongTensor | None, inputs_embeds: torch.Tensor | None) -> torch.Tensor:
     device = attention_mask.device
     batch, prompt_len = attention_mask.shape
     positions = position_ids_from_mask(attention_mask)
