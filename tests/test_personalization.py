@@ -165,7 +165,7 @@ def test_auc_gain_matches_sklearn_and_resamples_users() -> None:
     noise = [rng.random(200), rng.random(200)]
     stats = auc_gain(positive, informative, noise, users, seed=0)
     assert stats["ours"] == pytest.approx(roc_auc_score(positive, informative))
-    assert stats["theirs"] == pytest.approx(roc_auc_score(positive, np.mean(noise, axis=0)))
+    assert stats["theirs"] == pytest.approx(np.mean([roc_auc_score(positive, run) for run in noise]))
     assert stats["difference"] == pytest.approx(stats["ours"] - stats["theirs"])
     assert 0 < stats["low"] < stats["difference"] < stats["high"] and stats["users"] == 8
     same = auc_gain(positive, informative, [informative], users)
@@ -173,6 +173,27 @@ def test_auc_gain_matches_sklearn_and_resamples_users() -> None:
     # one user's scores help, seven users' do not: the users decide the interval, not the 200 examples
     one_user = np.where(np.asarray(users) == "u0", informative, noise[0])
     assert auc_gain(positive, one_user, [noise[0]], users)["low"] <= 0.0
+
+
+def test_auc_gain_averages_the_derangements_aucs_not_their_probabilities() -> None:
+    """Several other users' P(positive), averaged, rank better than any one of them: the mean of
+    their AUCs is the other side, or the own − other gain shrinks with every derangement added."""
+    from sklearn.metrics import roc_auc_score
+
+    from personalize.evaluation.gains import auc_gain
+
+    rng = np.random.default_rng(1)
+    users = [f"u{k}" for k in range(20) for _ in range(20)]
+    positive = rng.random(400) < 0.5
+    own = positive + rng.normal(0, 0.5, 400)
+    others = [positive + rng.normal(0, 2.0, 400) for _ in range(5)]  # each weakly informative
+    one_by_one = np.mean([roc_auc_score(positive, run) for run in others])
+    ensemble = roc_auc_score(positive, np.mean(others, axis=0))
+    assert ensemble > one_by_one + 0.05  # the averaged probabilities are a better ranker
+    stats = auc_gain(positive, own, others, users, resamples=200)
+    assert stats["theirs"] == pytest.approx(one_by_one)
+    assert stats["difference"] == pytest.approx(roc_auc_score(positive, own) - one_by_one)
+    assert stats["low"] < stats["difference"] < stats["high"]
 
 
 def test_paired_gain_adds_auc_where_the_task_ranks() -> None:

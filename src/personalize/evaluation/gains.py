@@ -76,7 +76,7 @@ def paired_gain(
     """``ours`` minus the mean of ``theirs`` (per-example scores from
     :func:`personalize.metrics.per_example_scores`, same ids), per mean metric of the task, with a
     user-level bootstrap interval. ``theirs`` may hold several runs (e.g. several derangements),
-    averaged per example first. Also records each side's mean (``ours``, ``theirs``). Where the
+    averaged per example first (the AUC per run, :func:`auc_gain`). Also records each side's mean (``ours``, ``theirs``). Where the
     task ranks and every run carries P(positive) (:func:`with_probabilities`), adds ``auc``
     (:func:`auc_gain`)."""
     ids = list(ours)
@@ -126,10 +126,14 @@ def with_probabilities(task: TaskSpec, scores: Mapping[str, Mapping[str, Any]], 
 
 def auc_gain(positive: Sequence[bool], ours: Sequence[float], theirs: Sequence[Sequence[float]], users: Sequence[str],
              *, resamples: int = 2000, seed: int = 0) -> dict[str, float]:
-    """AUC of ``ours`` minus AUC of ``theirs`` (per-example P(positive), averaged over the runs in
-    ``theirs`` first) on the same examples, with a user-level bootstrap 95% interval: users drawn
-    with replacement, each bringing all of their examples, both AUCs computed on the pooled draw
-    (a draw with one class is redrawn).
+    """AUC of ``ours`` minus the mean AUC of the runs in ``theirs`` (per-example P(positive)) on
+    the same examples, with a user-level bootstrap 95% interval: users drawn with replacement, each
+    bringing all of their examples, every AUC computed on the pooled draw (a draw with one class
+    is redrawn).
+
+    Each run of ``theirs`` (e.g. one derangement of the users) is scored on its own and the AUCs
+    averaged, not the probabilities: the mean of several other users' P(positive) is an ensemble
+    that ranks better than any one of them, and would shrink the own − other gain.
 
     Returns ``{"difference", "low", "high", "n", "users", "ours", "theirs"}``.
     """
@@ -137,20 +141,24 @@ def auc_gain(positive: Sequence[bool], ours: Sequence[float], theirs: Sequence[S
 
     gold = np.asarray(positive, dtype=bool)
     mine = np.asarray(ours, dtype=np.float64)
-    other = np.mean(np.asarray(theirs, dtype=np.float64), axis=0)
+    others = np.asarray(theirs, dtype=np.float64)  # [runs, examples]
     names = sorted(set(users))
     rows_of = {u: [] for u in names}
     for row, u in enumerate(users):
         rows_of[u].append(row)
     groups = [np.asarray(rows_of[u]) for u in names]
-    ours_auc, theirs_auc = roc_auc(gold, mine), roc_auc(gold, other)
+
+    def gap(rows: np.ndarray | slice) -> tuple[float, float]:
+        return roc_auc(gold[rows], mine[rows]), float(np.mean([roc_auc(gold[rows], run[rows]) for run in others]))
+
+    ours_auc, theirs_auc = gap(slice(None))
     rng = np.random.default_rng(seed)
     draws: list[float] = []
     for _ in range(resamples * 2):
         if len(draws) == resamples:
             break
         rows = np.concatenate([groups[k] for k in rng.integers(0, len(groups), size=len(groups))])
-        delta = roc_auc(gold[rows], mine[rows]) - roc_auc(gold[rows], other[rows])
+        delta = float(np.subtract(*gap(rows)))
         if not np.isnan(delta):
             draws.append(delta)
     low, high = np.percentile(draws, [2.5, 97.5]) if draws else (float("nan"), float("nan"))
