@@ -33,19 +33,28 @@ from personalize.models.llm import load_base_model
 DEFAULT_DATA = "synthetic-style:seed=0,n_users=480,items_per_user=16,examples_per_user=4,split_by=user"
 
 
+CASES = ("as-is", "lower", "upper")
+
+
 def probe(x_train: np.ndarray, x_test: np.ndarray, train_styles: list, test_styles: list) -> list[float]:
+    """Held-out accuracy per style attribute, then the spelling's per case of the test user
+    (as-is, lower, upper): E2P-1 writes the upper-case users' spelling at chance."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(x_train)
     x_train, x_test = scaler.transform(x_train), scaler.transform(x_test)
-    scores = []
+    scores, by_case = [], []
+    cases = np.array([str(s["case"]) for s in test_styles])
     for attribute in STYLE_ATTRIBUTES:
         y_train = [str(s[attribute]) for s in train_styles]
         y_test = np.array([str(s[attribute]) for s in test_styles])
         fitted = LogisticRegression(C=1.0, max_iter=5000).fit(x_train, y_train)
-        scores.append(float(np.mean(fitted.predict(x_test) == y_test)))
-    return scores
+        right = fitted.predict(x_test) == y_test
+        scores.append(float(np.mean(right)))
+        if attribute == "spelling":
+            by_case = [float(np.mean(right[cases == case])) for case in CASES]
+    return scores + by_case
 
 
 def main() -> None:
@@ -57,8 +66,9 @@ def main() -> None:
     profiles = {split: list(d.profiles.values()) for split, d in (("train", train), ("test", test))}
     styles = {split: [user_style(p.items) for p in ps] for split, ps in profiles.items()}
     print(f"{args.data}: {len(profiles['train'])} training users, {len(profiles['test'])} held-out test users")
-    print("| adapter | what is probed | " + " | ".join(STYLE_ATTRIBUTES) + " | mean cosine between users |")
-    print("|---|---|" + "---:|" * (len(STYLE_ATTRIBUTES) + 1))
+    columns = [*STYLE_ATTRIBUTES, *(f"spelling, {case} users" for case in CASES)]
+    print("| adapter | what is probed | " + " | ".join(columns) + " | mean cosine between users |")
+    print("|---|---|" + "---:|" * (len(columns) + 1))
     base_cache: dict[str, object] = {}
     for directory in args.adapters:
         saved = read_adapter_config(directory)
