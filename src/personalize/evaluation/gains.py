@@ -148,17 +148,19 @@ def auc_gain(positive: Sequence[bool], ours: Sequence[float], theirs: Sequence[S
         rows_of[u].append(row)
     groups = [np.asarray(rows_of[u]) for u in names]
 
-    def gap(rows: np.ndarray | slice) -> tuple[float, float]:
+    def aucs(rows: np.ndarray | slice) -> tuple[float, float]:
+        """(AUC of ours, mean AUC of the runs in theirs) on ``rows``."""
         return roc_auc(gold[rows], mine[rows]), float(np.mean([roc_auc(gold[rows], run[rows]) for run in others]))
 
-    ours_auc, theirs_auc = gap(slice(None))
+    ours_auc, theirs_auc = aucs(slice(None))
     rng = np.random.default_rng(seed)
     draws: list[float] = []
     for _ in range(resamples * 2):
         if len(draws) == resamples:
             break
         rows = np.concatenate([groups[k] for k in rng.integers(0, len(groups), size=len(groups))])
-        delta = float(np.subtract(*gap(rows)))
+        ours_draw, theirs_draw = aucs(rows)
+        delta = ours_draw - theirs_draw
         if not np.isnan(delta):
             draws.append(delta)
     low, high = np.percentile(draws, [2.5, 97.5]) if draws else (float("nan"), float("nan"))
