@@ -9,13 +9,17 @@
 # 100 dev records; label scoring of P("Yes") on the 1,890 test records, own history and another
 # user's (one derangement by MovieLens user). Also PERSOMA-4 (MLP), the control, and E2P-1 in two
 # stages (started as the trained control, its LoRA frozen: --init-control, --freeze-shared).
+# USER_STATS=1 adds the user's line too (`user_stats=1`: the share of the history liked and the other
+# viewers' like rate of those movies), so that every row, the control included, reads as text all
+# that the bias baseline computes with; the soft token then has to add what those numbers miss.
 #   bash benchmarks/movielens_item_stats.sh [OUT=runs/ml-stats] [RUN...]
+#   USER_STATS=1 bash benchmarks/movielens_item_stats.sh runs/ml-ustats
 #   python benchmarks/movielens_table.py runs/ml-stats --data ../shared/data/movielens-100k:protocol=users,item_stats=1
 set -euo pipefail
 source "$(dirname "$0")/train_and_score.sh"
 out="${1:-runs/ml-stats}"; shift || true
 pz="${PERSONALIZE:-.venv/bin/personalize}"
-data="${MOVIELENS:-../shared/data/movielens-100k}:protocol=${PROTOCOL:-users},item_stats=1"
+data="${MOVIELENS:-../shared/data/movielens-100k}:protocol=${PROTOCOL:-users},item_stats=1${USER_STATS:+,user_stats=1}"
 common=(--epochs 2 --dev-limit 100 --no-dev-eval --patience 10 --lr 3e-3)
 declare -A runs=(
   [e2p1-lora8-std-4000]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --data $data,shots=4000"

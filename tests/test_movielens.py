@@ -310,6 +310,37 @@ def test_item_stats_come_from_the_training_records_without_the_own_rating(ml_fol
         load_dataset(f"{source},item_stats=2", "test")
 
 
+def test_user_stats_give_the_history_share_liked_and_its_movies_other_viewers(ml_folder: Path) -> None:
+    source = f"{ml_folder}:protocol=users,test_users=0.34,dev_users=0.17"
+    votes: dict[str, dict[str, bool]] = {}  # movie -> training user -> liked
+    for e in load_dataset(source, "train"):
+        votes.setdefault(e.item, {})[e.person] = e.output == "Yes"
+    checked_others = 0
+    for split in ("train", "test"):
+        plain = {e.id: e for e in load_dataset(source, split)}
+        ds = load_dataset(f"{source},user_stats=1", split)
+        for e in ds:
+            first, line = e.input.rsplit("\n", 1)
+            assert first == plain[e.id].input  # no item line without item_stats
+            items = ds.profile(e).items
+            # a movie's other viewers never include this user: their own rating is their history
+            rates = [sum(v.values()) / len(v) for v in
+                     ({u: x for u, x in votes.get(h["id"], {}).items() if u != e.person} for h in items) if v]
+            checked_others += len(rates)
+            others = f"other viewers liked {round(100 * sum(rates) / len(rates))}% of those." if rates else \
+                "other viewers: none yet for those."
+            liked = sum(h["liked"] == "Yes" for h in items)
+            assert line == f"This user liked {liked} of {len(items)} earlier movies; {others}", e.id
+    assert checked_others > 0
+    both = load_dataset(f"{source},item_stats=1,user_stats=1", "test").examples[0].input.split("\n")
+    assert both[-2].startswith("Other viewers: ") and both[-1].startswith("This user liked ")
+    rating = load_dataset(f"{source},user_stats=1", "test", "movielens-rating").examples[0].input.rsplit("\n", 1)[1]
+    assert re.fullmatch(r"This user's mean rating: [1-5]\.\d of 5 over 10 earlier movies; "
+                        r"(other viewers' mean for those: [1-5]\.\d|other viewers: none yet for those)\.", rating)
+    with pytest.raises(ConfigError, match="user_stats must be 0 or 1"):
+        load_dataset(f"{source},user_stats=2", "test")
+
+
 @pytest.mark.parametrize("source, error", [
     (":protocol=nope", ConfigError), (":history=ten", ConfigError), (":colour=red", ConfigError),
 ])

@@ -31,6 +31,14 @@ no input carries its own answer; dev and test ratings are in no line. This is th
 the recommender baselines have (``item-mean``, ``bias``) given to the LLM rows as text: an LLM
 cannot learn every movie's appeal from its title in a few thousand steps.
 
+``user_stats=1`` adds the user's side the same way, from the record's own history: on
+``movielens-like`` ``This user liked 6 of 10 earlier movies; other viewers liked 48% of those.``
+(on ``movielens-rating`` the user's mean rating and the other viewers' mean of those movies),
+the other viewers' share being the mean over the history's movies of their training like rate,
+each leave-one-out (the user's own rating of a movie is not among its other viewers'). With
+``item_stats=1`` too, an LLM row reads as text everything the ``bias`` baseline computes with:
+the target movie's rate, the user's rate, and how generous the movies the user liked are.
+
 Tasks: ``movielens-like`` (gold ``Yes`` if the target's rating is > 3, else ``No``; scored by
 accuracy, macro-F1, AUC and per-user AUC of P("Yes")) and ``movielens-rating`` (gold: the rating;
 MAE and RMSE).
@@ -108,6 +116,9 @@ class MovieLensOptions:
         test_users / dev_users: ``users``: share of users in test / dev.
         item_stats: 1 adds the target movie's training-split like rate (or mean rating) and
             count to the input (leave-one-out on training records); 0 (default) leaves it out.
+        user_stats: 1 adds the user's side as the bias baseline sees it: the share liked (or
+            mean rating) of the history, and what the training records say of those same
+            movies (leave-one-out); 0 (default) leaves it out.
     """
 
     protocol: str | None = None
@@ -119,6 +130,7 @@ class MovieLensOptions:
     test_users: float = 0.2
     dev_users: float = 0.1
     item_stats: int = 0
+    user_stats: int = 0
 
     def __post_init__(self) -> None:
         if self.protocol is not None and self.protocol not in PROTOCOLS:
@@ -129,8 +141,9 @@ class MovieLensOptions:
             raise ConfigError(f"shots must be positive or 'all', got {self.shots}")
         if self.records < 10 or self.per_user < 1:
             raise ConfigError("records must be >= 10 and per_user >= 1")
-        if self.item_stats not in (0, 1):
-            raise ConfigError(f"item_stats must be 0 or 1, got {self.item_stats}")
+        for name in ("item_stats", "user_stats"):
+            if getattr(self, name) not in (0, 1):
+                raise ConfigError(f"{name} must be 0 or 1, got {getattr(self, name)}")
         if not (0 < self.test_users < 1 and 0 < self.dev_users < 1 and self.test_users + self.dev_users < 1):
             raise ConfigError("test_users and dev_users must be shares between 0 and 1 that leave training users")
 
@@ -331,17 +344,38 @@ class ItemStats:
     def value(self, rating: float) -> float:
         return float(rating > LIKE_THRESHOLD) if self.like else rating
 
-    def line(self, index: int) -> str:
-        """The other viewers' line for the target rating ``index``, without that rating."""
+    def others(self, index: int) -> tuple[float, int]:
+        """Sum and count of the training targets on rating ``index``'s movie, without that rating."""
         movie = int(self.data.items[index])
         total, count = self.sums.get(movie, 0.0), self.counts.get(movie, 0)
         if index in self.train:
             total, count = total - self.value(float(self.data.ratings[index])), count - 1
+        return total, count
+
+    def line(self, index: int) -> str:
+        """The other viewers' line for the target rating ``index``, without that rating."""
+        total, count = self.others(index)
         if count == 0:
             return "Other viewers: none yet."
         if self.like:
             return f"Other viewers: {round(100 * total / count)}% of {count} liked it."
         return f"Other viewers: mean rating {total / count:.1f} of 5 from {count}."
+
+    def user_line(self, history: Sequence[int]) -> str:
+        """The user's line for a record with history ratings ``history``: their own share liked
+        (mean rating) and the other viewers' mean of those movies (each movie counted once,
+        leave-one-out: the user's own rating of a movie is not among its other viewers')."""
+        own = [self.value(float(self.data.ratings[i])) for i in history]
+        rates = [total / count for total, count in map(self.others, history) if count > 0]
+        if not own:
+            return "This user: no earlier ratings."
+        if self.like:
+            line = f"This user liked {round(sum(own))} of {len(own)} earlier movies"
+            return line + (f"; other viewers liked {round(100 * sum(rates) / len(rates))}% of those." if rates
+                           else "; other viewers: none yet for those.")
+        line = f"This user's mean rating: {sum(own) / len(own):.1f} of 5 over {len(own)} earlier movies"
+        return line + (f"; other viewers' mean for those: {sum(rates) / len(rates):.1f}." if rates
+                       else "; other viewers: none yet for those.")
 
 
 def build_dataset(
@@ -354,7 +388,7 @@ def build_dataset(
     splits = split_records(data, options)
     records = splits[split]
     stats = None
-    if options.item_stats:
+    if options.item_stats or options.user_stats:
         # every training record, not only the ones `shots` keeps
         train = splits["train"] if options.shots is None else split_records(data, replace(options, shots=None))["train"]
         stats = ItemStats(data, train, like=spec.name == LIKE_TASK)
@@ -367,8 +401,10 @@ def build_dataset(
             text, gold = like_input(target["title"]), target["liked"]
         else:
             text, gold = rating_input(target["title"], target["genres"]), target["rating"]
-        if stats is not None:
+        if options.item_stats:
             text += "\n" + stats.line(rec.index)
+        if options.user_stats:
+            text += "\n" + stats.user_line(rec.history)
         profiles[rec.id] = UserProfile(rec.id, tuple(items(i) for i in rec.history))
         examples.append(Example(rec.id, rec.id, text, gold, person=str(rec.user), item=target["id"]))
     return PersonalizationDataset(
