@@ -13,7 +13,7 @@ import argparse
 import re
 from collections import Counter
 
-from personalize.data.synthetic import BRITISH_SPELLINGS, make_style_dataset, user_styles
+from personalize.data.synthetic import BRITISH_SPELLINGS, make_style_dataset, style_of, user_styles
 
 DEFAULT = "n_users=480,items_per_user=16,examples_per_user=4,split_by=user,shared_inputs=4"
 FORMS = re.compile(r"\b(" + "|".join(sorted({*BRITISH_SPELLINGS, *BRITISH_SPELLINGS.values()}, key=len, reverse=True)) + r")\b", re.I)
@@ -33,12 +33,12 @@ def main() -> None:
     for split, dataset in datasets.items():
         users, examples, with_word, shown = Counter(), Counter(), Counter(), Counter()
         for example in dataset.examples:
-            style = styles[int(example.user_id.split("-")[1])]
+            style = style_of(example.user_id, styles)
             examples[style.case] += 1
             if FORMS.search(example.input):
                 with_word[style.case, style.spelling] += 1
         for user_id, profile in dataset.profiles.items():
-            style = styles[int(user_id.split("-")[1])]
+            style = style_of(user_id, styles)
             users[style.case] += 1
             shown[style.case] += sum(1 for item in profile.items if FORMS.search(item["text"]))
         for case in sorted(users):

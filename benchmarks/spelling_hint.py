@@ -10,7 +10,13 @@ spelling in words (`Case: upper. Spelling: British.`), so that the control (a so
 reads no user, with the same LoRA) is told what E2P must read from the history; `table` scores
 spelling per case of the user on a run's predictions.
 
+The same hint can go into the user's *history* instead (`export --where history`: every history
+item, which the encoder reads and the frozen model does not, starts with it): E2P-1 then gets a
+user vector in which the spelling is as plain as the encoder can make it. Written at chance still,
+the limit is the route from the soft token to the pieces; written right, it is the user vector.
+
     python benchmarks/spelling_hint.py export runs/spelling-hint/data
+    python benchmarks/spelling_hint.py export --where history runs/spelling-hint/data-history
     bash benchmarks/spelling_hint.sh                       # export, train the control, score
     python benchmarks/spelling_hint.py table runs/spelling-hint/data runs/spelling-hint/prompt1-lora8-6-hint/own
 """
@@ -24,7 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from personalize.data.native import load_native, save_native
-from personalize.data.synthetic import make_style_dataset, style_scores, user_styles
+from personalize.data.synthetic import make_style_dataset, style_of, style_scores, user_styles
 from personalize.metrics import read_lamp_outputs
 
 DATA = dict(n_users=480, items_per_user=16, examples_per_user=4, seed=0, split_by="user", shared_inputs=4)
@@ -34,15 +40,27 @@ def hint(case: str, spelling: str) -> str:
     return f"Case: {case}. Spelling: {spelling.capitalize()}.\n"
 
 
-def export(folder: Path) -> None:
+def export(folder: Path, where: str = "input") -> None:
+    """The split as a native folder with the hint at the start of each input (``input``) or of
+    each history item's text (``history``)."""
     styles = user_styles(DATA["n_users"], DATA["seed"])
+
+    def style_hint(user_id: str) -> str:
+        style = style_of(user_id, styles)
+        return hint(style.case, style.spelling)
+
     for dataset in make_style_dataset(**DATA).values():
-        examples = []
-        for example in dataset.examples:
-            style = styles[int(example.user_id.split("-")[1])]
-            examples.append(replace(example, input=hint(style.case, style.spelling) + example.input))
-        save_native(replace(dataset, examples=examples), folder)
-    (folder / "source.json").write_text(json.dumps({"synthetic-style": DATA, "hint": "case, spelling"}) + "\n")
+        if where == "input":
+            examples = [replace(e, input=style_hint(e.user_id) + e.input) for e in dataset.examples]
+            dataset = replace(dataset, examples=examples)
+        else:
+            profiles = {user_id: replace(profile, items=tuple({**item, "text": style_hint(user_id) + item["text"]}
+                                                              for item in profile.items))
+                        for user_id, profile in dataset.profiles.items()}
+            dataset = replace(dataset, profiles=profiles)
+        save_native(dataset, folder)
+    (folder / "source.json").write_text(json.dumps({"synthetic-style": DATA, "hint": "case, spelling",
+                                                    "hint_in": where}) + "\n")
     print(f"wrote {folder}")
 
 
@@ -59,7 +77,7 @@ def table(folder: Path, runs: list[Path]) -> None:
         spelling, case, seen, with_word = Counter(), Counter(), Counter(), Counter()
         for example_id, prediction in predictions.items():
             user_id, gold = golds[example_id]
-            user_case = styles[int(user_id.split("-")[1])].case
+            user_case = style_of(user_id, styles).case
             scores = style_scores(prediction, gold)
             seen[user_case] += 1
             case[user_case] += scores["case"] or 0
@@ -74,13 +92,16 @@ def table(folder: Path, runs: list[Path]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("export").add_argument("folder", type=Path)
+    exporter = sub.add_parser("export")
+    exporter.add_argument("folder", type=Path)
+    exporter.add_argument("--where", choices=["input", "history"], default="input",
+                          help="the hint starts each input (the control is told) or each history item (E2P reads it)")
     scored = sub.add_parser("table")
     scored.add_argument("folder", type=Path)
     scored.add_argument("runs", type=Path, nargs="+", help="eval output folders")
     args = parser.parse_args()
     if args.command == "export":
-        export(args.folder)
+        export(args.folder, args.where)
     else:
         table(args.folder, args.runs)
 

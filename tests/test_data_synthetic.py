@@ -14,7 +14,7 @@ from personalize.data import (
     make_preference_dataset,
     make_style_dataset,
 )
-from personalize.data.synthetic import PREF_LABELS, STYLE_PROMPT, user_preferences, user_styles
+from personalize.data.synthetic import PREF_LABELS, STYLE_PROMPT, style_of, user_preferences, user_styles
 from personalize.errors import ConfigError, DataError
 
 
@@ -55,6 +55,7 @@ def test_style_is_visible_in_history() -> None:
     styles = user_styles(8, seed=1)
     assert len({s.signoff for s in styles}) == 8  # every user has their own sign-off
     for (user_id, profile), style in zip(splits["dev"].profiles.items(), styles, strict=True):
+        assert style_of(user_id, styles) == style
         texts = [item["text"] for item in profile.items]
         assert all(t.endswith(style.signoff) for t in texts)
         if style.case == "upper":
@@ -64,6 +65,9 @@ def test_style_is_visible_in_history() -> None:
         for e in splits["dev"]:
             if e.user_id == user_id:
                 assert e.output == style.apply(e.input.removeprefix(STYLE_PROMPT))
+    for bad in ("style-008", "pref-001", "style-x"):
+        with pytest.raises(DataError, match="not a synthetic-style user"):
+            style_of(bad, styles)
     british = next(s for s in styles if s.spelling == "british")
     assert "colour" in british.apply("The color of the neighborhood.").lower()
     assert "neighbourhood" in british.apply("The color of the neighborhood.").lower()

@@ -50,6 +50,7 @@ from __future__ import annotations
 import itertools
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 
 from personalize.data.schema import Example, HistoryItem, PersonalizationDataset, UserProfile
@@ -196,6 +197,14 @@ _MAX_TAKES = 64
 def user_styles(n_users: int = 8, seed: int = 0) -> list[UserStyle]:
     """The styles that :func:`make_style_dataset` gives its users for this seed, in user order."""
     return _draw_styles(random.Random(seed), n_users)
+
+
+def style_of(user_id: str, styles: Sequence[UserStyle]) -> UserStyle:
+    """The style of ``synthetic-style`` user ``user_id`` (``style-003``) among :func:`user_styles`."""
+    prefix, _, number = user_id.partition("-")
+    if prefix != "style" or not number.isdigit() or int(number) >= len(styles):
+        raise DataError(f"{user_id!r} is not a synthetic-style user of these {len(styles)} styles")
+    return styles[int(number)]
 
 
 def _check_sizes(n_users: int, items_per_user: int, examples_per_user: int) -> None:
