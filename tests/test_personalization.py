@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from personalize.data.loading import load_dataset
-from personalize.data.synthetic import parse_style, style_scores, user_styles
-from personalize.errors import ConfigError
+from personalize.data.synthetic import parse_style, style_of, style_scores, user_styles
+from personalize.errors import ConfigError, PersonalizeError
 from personalize.evaluation.gains import cluster_bootstrap, paired_gain
 from personalize.metrics import compute_metrics, per_example_scores
 from personalize.training import TrainConfig, train
@@ -29,10 +29,10 @@ def test_user_split_holds_out_whole_users_whose_styles_are_new_but_whose_attribu
     assert len(users["dev"]) == len(users["test"]) == 8 and len(users["train"]) == 24
     for split, dataset in splits.items():
         assert set(dataset.profiles) == users[split]  # a split carries only its own users' histories
-    styles = dict(zip((f"style-{u:03d}" for u in range(40)), user_styles(40, seed=0)))
-    train_styles = [styles[u] for u in users["train"]]
+    styles = user_styles(40, seed=0)
+    train_styles = [style_of(u, styles) for u in users["train"]]
     for user in users["test"] | users["dev"]:
-        style = styles[user]
+        style = style_of(user, styles)
         assert style not in train_styles
         for attribute in ("case", "filler", "ending", "spelling", "signoff"):
             assert getattr(style, attribute) in {getattr(s, attribute) for s in train_styles}
@@ -433,3 +433,18 @@ def test_char_ngrams_folded_shares_a_spelling_across_case_and_keeps_the_case() -
     assert np.count_nonzero(x) == 67
     assert np.nonzero(x)[0][:6].tolist() == [2, 16, 21, 25, 29, 36]
     assert np.allclose(x[[2, 16, 36]], [0.107838, -0.107838, -0.182586], atol=1e-5)
+
+
+def test_char_ngrams_buckets_are_a_setting_of_the_name() -> None:
+    from personalize.models.encoders import load_encoder
+
+    wide = load_encoder("char-ngrams-folded@4096", device="cpu")
+    assert (wide.name, wide.dim, wide.case_folded) == ("char-ngrams-folded@4096", 4096, True)
+    assert load_encoder("char-ngrams@64", device="cpu").encode(["Colour!"]).shape == (1, 64)
+    # More buckets, fewer collisions: more of a text's n-grams keep a bucket of their own.
+    used = {n: np.count_nonzero(load_encoder(n, device="cpu").encode(["my favourite colour"]))
+            for n in ("char-ngrams@32", "char-ngrams", "char-ngrams@4096")}
+    assert used["char-ngrams@32"] <= 32 < used["char-ngrams"] == 67 < used["char-ngrams@4096"]
+    for bad in ("char-ngrams@", "char-ngrams@x", "char-ngrams-folded@8"):
+        with pytest.raises(PersonalizeError, match="buckets an integer >= 16"):
+            load_encoder(bad, device="cpu")

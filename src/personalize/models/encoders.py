@@ -165,7 +165,8 @@ class LLMMeanEncoder:
 def load_encoder(name: str = DEFAULT_ENCODER, *, device: str = "auto") -> SentenceEncoder | LLMMeanEncoder | CharNgramEncoder:
     """Load a sentence encoder by registry name, sentence-transformers id or local path; a base
     LLM as an encoder (``llm:<model>[@layer]``, see :class:`LLMMeanEncoder`); or ``char-ngrams``
-    / ``char-ngrams-folded``, the stylometric :class:`CharNgramEncoder` (cased; cased + case-folded).
+    / ``char-ngrams-folded``, the stylometric :class:`CharNgramEncoder` (cased; cased + case-folded),
+    optionally ``@<buckets>`` (hash buckets, the vector's size; 512 by default).
 
     Loaded once per (name, device) per process: every method and cache shares it (it is frozen).
     """
@@ -176,10 +177,11 @@ def load_encoder(name: str = DEFAULT_ENCODER, *, device: str = "auto") -> Senten
 def _load_encoder(name: str, dev: str) -> SentenceEncoder | LLMMeanEncoder | CharNgramEncoder:
     from sentence_transformers import SentenceTransformer
 
-    if name == "char-ngrams":
-        return CharNgramEncoder()
-    if name == "char-ngrams-folded":
-        return CharNgramEncoder(name, case_folded=True)
+    base, at, buckets = name.partition("@")
+    if base in ("char-ngrams", "char-ngrams-folded"):
+        if at and not (buckets.isdigit() and int(buckets) >= 16):
+            raise PersonalizeError(f"encoder {name!r}: use {base} or {base}@<buckets>, buckets an integer >= 16")
+        return CharNgramEncoder(name, dim=int(buckets) if buckets else 512, case_folded=base == "char-ngrams-folded")
     if name.startswith(LLM_ENCODER_PREFIX):
         model_name, _, layer = name[len(LLM_ENCODER_PREFIX) :].partition("@")
         if not model_name or (layer and not layer.isdigit()):

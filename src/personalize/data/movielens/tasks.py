@@ -365,18 +365,17 @@ class ItemStats:
         """The user's line for a record with history ratings ``history``: their own share liked
         (mean rating) and the other viewers' mean of those movies (each movie counted once,
         leave-one-out: the user's own rating of a movie is not among its other viewers')."""
+        if not history:
+            return "This user: no earlier ratings."
         own = [self.value(float(self.data.ratings[i])) for i in history]
         rates = [total / count for total, count in map(self.others, history) if count > 0]
-        if not own:
-            return "This user: no earlier ratings."
         if self.like:
             line = f"This user liked {round(sum(own))} of {len(own)} earlier movies"
-            return line + (f"; other viewers liked {round(100 * sum(rates) / len(rates))}% of those." if rates
-                           else "; other viewers: none yet for those.")
-        line = f"This user's mean rating: {sum(own) / len(own):.1f} of 5 over {len(own)} earlier movies"
-        return line + (f"; other viewers' mean for those: {sum(rates) / len(rates):.1f}." if rates
-                       else "; other viewers: none yet for those.")
-
+            others = f"; other viewers liked {round(100 * sum(rates) / len(rates))}% of those." if rates else ""
+        else:
+            line = f"This user's mean rating: {sum(own) / len(own):.1f} of 5 over {len(own)} earlier movies"
+            others = f"; other viewers' mean for those: {sum(rates) / len(rates):.1f}." if rates else ""
+        return line + (others or "; other viewers: none yet for those.")
 
 def build_dataset(
     data: MovieLens, split: str, task: str, options: MovieLensOptions, source: str
