@@ -20,6 +20,7 @@ estimate of what reading the record can give at this training size; the gap to `
 room an LLM row has above it.
 
     python benchmarks/movielens_ceiling.py [--data ../shared/data/movielens-100k] [--shots 4000 all]
+    python benchmarks/movielens_ceiling.py --protocol tallrec --shots 256 all   # TALLRec's test split
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def main() -> None:
     parser.add_argument("--shots", nargs="+", default=["4000", "all"])
     parser.add_argument("--damping", type=float, default=5.0)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--protocol", choices=["users", "tallrec"], default="users")
     args = parser.parse_args()
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
@@ -51,20 +53,22 @@ def main() -> None:
     start = time.perf_counter()
     movies = read_cached(args.data).movies
     genres = sorted({g for m in movies.values() for g in m.genres})
-    test = load_dataset(f"{args.data}:protocol=users", "test")
+    test = load_dataset(f"{args.data}:protocol={args.protocol}", "test")
     y_test = np.array([e.output == "Yes" for e in test.examples])
     owners = [e.owner for e in test.examples]
-    print(f"{args.data}:protocol=users: {len(test.examples)} test records of {len(set(owners))} held-out users")
+    print(f"{args.data}:protocol={args.protocol}: {len(test.examples)} test records of {len(set(owners))} held-out users")
     print("| training records | model | AUC | per-user AUC | − bias (AUC), user-level 95% |")
     print("|---|---|---|---|---|")
-    full = load_dataset(f"{args.data}:protocol=users", "train")
+    full = load_dataset(f"{args.data}:protocol={args.protocol}", "train")
     y_full = np.array([e.output == "Yes" for e in full.examples], dtype=float)
-    # out of fold, by user: a training record's statistics come from the other folds' users, as a
-    # test user's come from training users only (leave-one-out target encoding would leak: within a
-    # movie, a higher own answer means a lower left-out rate, which a fitted model learns to invert)
-    people = sorted({e.person for e in full.examples})
-    fold_of = dict(zip(people, np.random.default_rng(0).permutation(len(people)) % args.folds))
-    folds = np.array([fold_of[e.person] for e in full.examples])
+    # out of fold: a training record's statistics come from the other folds, by user on `users`
+    # (a test user's come from training users only), by record on `tallrec` (whose test users
+    # are in training too); leave-one-out target encoding would leak: within a movie, a higher own
+    # answer means a lower left-out rate, which a fitted model learns to invert
+    keys = [e.person if args.protocol == "users" else e.id for e in full.examples]
+    unique = sorted(set(keys))
+    fold_of = dict(zip(unique, np.random.default_rng(0).permutation(len(unique)) % args.folds))
+    folds = np.array([fold_of[k] for k in keys])
     x_full = np.zeros((len(full.examples), 9 + len(genres)))
     for k in range(args.folds):
         rest = [e for e, f in zip(full.examples, folds) if f != k]
@@ -74,7 +78,7 @@ def main() -> None:
     x_test, bias_test = features(test, stats, movies, genres, np.arange(len(test.examples)))
     row_of = {e.id: r for r, e in enumerate(full.examples)}
     for shots in args.shots:
-        source = f"{args.data}:protocol=users" + ("" if shots == "all" else f",shots={shots}")
+        source = f"{args.data}:protocol={args.protocol}" + ("" if shots == "all" else f",shots={shots}")
         rows = [row_of[e.id] for e in load_dataset(source, "train").examples]
         x_train, y_train = x_full[rows], y_full[rows]
         models = {
