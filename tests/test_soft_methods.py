@@ -442,7 +442,49 @@ def test_e2p_standardized_input_is_saved_with_the_adapter(tiny_model, tmp_path: 
     assert loaded.config.input_norm == "standardize"
     assert torch.equal(loaded.adapter(feats), tokens)
     with pytest.raises(ConfigError):
-        E2PConfig.from_dict({"input_norm": "whiten"}, source="test")
+        E2PConfig.from_dict({"input_norm": "pca"}, source="test")
+
+
+def test_whitening_makes_an_attribute_of_two_dimensions_as_strong_as_one_of_a_hundred() -> None:
+    from personalize.methods.soft.layers import Whiten
+
+    g = torch.Generator().manual_seed(0)
+    users, dim = 200, 120
+    wide = torch.randint(0, 2, (users,), generator=g).float()  # moves 100 dimensions (letter case)
+    narrow = torch.randint(0, 2, (users,), generator=g).float()  # moves 2 (a spelling)
+    data = 0.01 * torch.randn(users, dim, generator=g)
+    data[:, :100] += wide[:, None]
+    data[:, 100:102] += narrow[:, None]
+
+    def separation(x: torch.Tensor, label: torch.Tensor) -> float:
+        return float((x[label == 1].mean(0) - x[label == 0].mean(0)).norm())
+
+    standardized = (data - data.mean(0)) / data.std(0, unbiased=False)
+    assert separation(standardized, wide) > 5 * separation(standardized, narrow)
+    layer = Whiten(dim, components=2)
+    with pytest.raises(RuntimeError, match="before fit"):
+        layer(data)
+    layer.fit(data)
+    out = layer(data)
+    assert out.shape == (users, 2)
+    assert torch.allclose(out.T @ out / users, torch.eye(2), atol=1e-3)  # decorrelated, unit variance
+    # a binary attribute of unit variance: class means about 2 apart, whichever dimensions it moves
+    assert 1.8 < separation(out, narrow) < 2.2 and 1.8 < separation(out, wide) < 2.2
+    with pytest.raises(ConfigError, match="more than 8 distinct training users"):
+        Whiten(dim, components=8).fit(data[:8])
+
+
+def test_e2p_whitened_input_is_fitted_by_training_and_saved_with_the_adapter(tiny_model, fake_encoder, tmp_path: Path) -> None:
+    config = TrainConfig(method="e2p", data="synthetic-style:seed=0,n_users=16,items_per_user=4,examples_per_user=2",
+                         adapter={"num_tokens": 1, "mlp_hidden": 16, "input_norm": "whiten", "whiten_components": 4},
+                         epochs=1, batch_size=8, dev_limit=4, dev_eval=False)
+    train(config, tmp_path / "run", loaded_model=tiny_model, show_progress=False)
+    loaded = PersonalizedModel.from_pretrained(tiny_model.model, tmp_path / "run", base_name=tiny_model.name).eval()
+    whiten = loaded.adapter.projector.standardize
+    assert loaded.config.input_norm == "whiten" and bool(whiten.fitted) and whiten.projection.shape[1] == 4
+    assert loaded.adapter.projector.net[0].in_features == 4
+    with pytest.raises(ConfigError, match="whiten_components"):
+        E2PConfig(whiten_components=0)
 
 
 def test_running_standardize_per_item_ignores_padding() -> None:

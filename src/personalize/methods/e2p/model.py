@@ -11,7 +11,7 @@ import torch
 from personalize.methods.soft.adapter import SoftMethodKind, SoftTokenAdapter
 from personalize.methods.soft.config import SoftPrefixConfig
 from personalize.methods.soft.features import JoinedText, MeanVector, UserFeatures
-from personalize.methods.soft.layers import PrefixProjector
+from personalize.methods.soft.layers import PrefixProjector, Whiten
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,12 @@ class E2PConfig(SoftPrefixConfig):
         input_norm: ``none``, or ``standardize``: centre and scale each dimension of the user
             vector by its mean and spread over the training users before the MLP (statistics saved
             with the adapter), so that what differs between users is the whole input and not a
-            small offset on what they share.
+            small offset on what they share; or ``whiten``: standardise, then project onto the
+            ``whiten_components`` principal directions of the training users' vectors, each scaled
+            to unit variance (fitted once before training), so that an attribute that moves a few
+            dimensions (a spelling) is as strong as one that moves hundreds (letter case).
+        whiten_components: the whitened vector's size (``input_norm: whiten`` only); at most
+            the number of distinct training users minus one.
         user_dropout: in training only, each example's user vector is replaced, with this
             probability, by the mean training user (zeros after ``standardize``; plain zeros
             without it). Those examples can only be answered from the prompt, so the shared LoRA
@@ -39,14 +44,16 @@ class E2PConfig(SoftPrefixConfig):
     user_vector: Literal["mean", "concat"] = "mean"
     mlp_hidden: int = 1024
     dropout: float = 0.0
-    input_norm: Literal["none", "standardize"] = "none"
+    input_norm: Literal["none", "standardize", "whiten"] = "none"
+    whiten_components: int = 128
     user_dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        from personalize.validation import check_float
+        from personalize.validation import check_float, check_int
 
         super().__post_init__()
         check_float("adapter setting user_dropout", self.user_dropout, minimum=0, maximum=1, exclusive_maximum=True)
+        check_int("adapter setting whiten_components", self.whiten_components, minimum=1)
 
 
 class E2PAdapter(SoftTokenAdapter):
@@ -57,10 +64,16 @@ class E2PAdapter(SoftTokenAdapter):
         self.projector = PrefixProjector(encoder_dim, config.mlp_hidden, hidden_size, config.num_tokens, config.dropout,
                                          zero_init=config.user_init == "zero",
                                          standardize=config.input_norm == "standardize",
-                                         user_dropout=config.user_dropout)
+                                         user_dropout=config.user_dropout,
+                                         whiten_components=config.whiten_components if config.input_norm == "whiten" else 0)
 
     def user_projection(self) -> torch.nn.Linear:
         return self.projector.net[-1]
+
+    def fit_inputs(self, features: UserFeatures) -> None:
+        if isinstance(self.projector.standardize, Whiten):
+            assert features.vector is not None
+            self.projector.standardize.fit(features.vector)
 
     def raw_tokens(self, features: UserFeatures) -> torch.Tensor:
         assert features.vector is not None, "E2P needs one user vector per example"

@@ -80,18 +80,69 @@ class RunningStandardize(nn.Module):
             self.count.copy_(total)
 
 
+class Whiten(nn.Module):
+    """Standardise each input dimension, then PCA-whiten onto the top ``components`` directions
+    of the training users: ``[batch, dim] -> [batch, components]``, each output of unit variance
+    over the training users. Fitted once, before training (:meth:`fit`), and saved with the adapter.
+
+    Per-dimension standardising leaves an attribute as strong as the number of dimensions it moves:
+    in hashed character n-grams letter case moves hundreds, one word's spelling a handful, so an
+    MLP (and Adam) learns the first long before the second. Whitened, every direction along which
+    training users differ has the same spread (synthetic-style, 288 training users: a
+    nearest-centroid reading of the 96 held-out users' five attributes from 0.56-0.90 standardised to
+    1.00 at 128 components).
+    """
+
+    def __init__(self, dim: int, components: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.dim, self.components, self.eps = dim, components, eps
+        self.register_buffer("mean", torch.zeros(dim), persistent=True)
+        self.register_buffer("projection", torch.zeros(dim, components), persistent=True)
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool), persistent=True)
+
+    @torch.no_grad()
+    def fit(self, vectors: torch.Tensor) -> None:
+        """Fit on the training users' vectors ``[users, dim]`` (each user once)."""
+        from personalize.errors import ConfigError
+
+        if vectors.shape[0] <= self.components:
+            raise ConfigError(f"input_norm whiten: {self.components} components need more than {self.components} "
+                              f"distinct training users, got {vectors.shape[0]}; lower whiten_components")
+        x = vectors.double()
+        mean, scale = x.mean(0), x.std(0, unbiased=False) + self.eps
+        z = (x - mean) / scale
+        _, singular, basis = torch.linalg.svd(z, full_matrices=False)  # z = U S Vh
+        spread = singular[: self.components] / x.shape[0] ** 0.5  # each component's standard deviation
+        self.mean.copy_(mean.float())
+        self.projection.copy_((basis[: self.components].T / (spread + self.eps) / scale.unsqueeze(1)).float())
+        self.fitted.fill_(True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not bool(self.fitted):
+            raise RuntimeError("Whiten used before fit(): the trainer fits it on the training users first")
+        return (x - self.mean.to(x.dtype)) @ self.projection.to(x.dtype)
+
+
 class PrefixProjector(nn.Module):
     """E2P's MLP: a user vector ``[batch, in_dim]`` -> ``[batch, N, hidden]`` soft tokens.
+
+    The vector is standardised (``standardize``) or whitened (``whiten_components`` > 0,
+    :class:`Whiten`, which must be fitted before use) on its way in.
 
     ``user_dropout``: in training only, each row's (standardised) vector is zeroed with this
     probability before the MLP: the mean training user where ``standardize`` is on.
     """
 
     def __init__(self, in_dim: int, mlp_hidden: int, hidden: int, num_tokens: int, dropout: float = 0.0,
-                 zero_init: bool = False, standardize: bool = False, user_dropout: float = 0.0) -> None:
+                 zero_init: bool = False, standardize: bool = False, user_dropout: float = 0.0,
+                 whiten_components: int = 0) -> None:
         super().__init__()
         self.num_tokens, self.hidden, self.user_dropout = num_tokens, hidden, user_dropout
-        self.standardize = RunningStandardize(in_dim) if standardize else nn.Identity()
+        if whiten_components:
+            self.standardize: nn.Module = Whiten(in_dim, whiten_components)
+            in_dim = whiten_components
+        else:
+            self.standardize = RunningStandardize(in_dim) if standardize else nn.Identity()
         self.net = nn.Sequential(
             nn.Linear(in_dim, mlp_hidden),
             nn.GELU(),
