@@ -474,17 +474,21 @@ def test_whitening_makes_an_attribute_of_two_dimensions_as_strong_as_one_of_a_hu
         Whiten(dim, components=8).fit(data[:8])
 
 
-def test_e2p_whitened_input_is_fitted_by_training_and_saved_with_the_adapter(tiny_model, fake_encoder, tmp_path: Path) -> None:
-    config = TrainConfig(method="e2p", data="synthetic-style:seed=0,n_users=16,items_per_user=4,examples_per_user=2",
-                         adapter={"num_tokens": 1, "mlp_hidden": 16, "input_norm": "whiten", "whiten_components": 4},
+@pytest.mark.parametrize("method", ["e2p", "persoma"])
+def test_whitened_input_is_fitted_by_training_and_saved_with_the_adapter(tiny_model, fake_encoder, tmp_path: Path,
+                                                                         method) -> None:
+    settings = {"mlp_hidden": 16} if method == "e2p" else {"dim": 16, "heads": 2, "resampler": "mlp"}
+    config = TrainConfig(method=method, data="synthetic-style:seed=0,n_users=16,items_per_user=4,examples_per_user=2",
+                         adapter={"num_tokens": 1, **settings, "input_norm": "whiten", "whiten_components": 4},
                          epochs=1, batch_size=8, dev_limit=4, dev_eval=False)
     train(config, tmp_path / "run", loaded_model=tiny_model, show_progress=False)
     loaded = PersonalizedModel.from_pretrained(tiny_model.model, tmp_path / "run", base_name=tiny_model.name).eval()
-    whiten = loaded.adapter.projector.standardize
+    whiten = loaded.adapter.projector.standardize if method == "e2p" else loaded.adapter.standardize
     assert loaded.config.input_norm == "whiten" and bool(whiten.fitted) and whiten.projection.shape[1] == 4
-    assert loaded.adapter.projector.net[0].in_features == 4
+    first = loaded.adapter.projector.net[0] if method == "e2p" else loaded.adapter.resampler.item_mlp[0]
+    assert first.in_features == 4
     with pytest.raises(ConfigError, match="whiten_components"):
-        E2PConfig(whiten_components=0)
+        (E2PConfig if method == "e2p" else PersomaConfig)(whiten_components=0)
 
 
 def test_running_standardize_per_item_ignores_padding() -> None:

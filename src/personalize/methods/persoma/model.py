@@ -11,7 +11,7 @@ import torch
 from personalize.methods.soft.adapter import SoftMethodKind, SoftTokenAdapter
 from personalize.methods.soft.config import SoftPrefixConfig
 from personalize.methods.soft.features import ItemEmbeddings, UserFeatures
-from personalize.methods.soft.layers import MLPAdapter, PerceiverResampler, RunningStandardize, zero_user_weights
+from personalize.methods.soft.layers import MLPAdapter, PerceiverResampler, RunningStandardize, Whiten, zero_user_weights
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,11 @@ class PersomaConfig(SoftPrefixConfig):
         heads: attention heads in each block.
         input_norm: ``none``, or ``standardize``: centre and scale each dimension of every item
             embedding by its mean and spread over the training users' items before the
-            resampler (statistics saved with the adapter; E2P's setting of the same name, per item).
+            resampler (statistics saved with the adapter; E2P's setting of the same name, per item);
+            or ``whiten``: standardise, then project each item onto the ``whiten_components``
+            principal directions of the training users' items, each of unit variance (fitted once
+            before training; E2P's ``whiten``, per item).
+        whiten_components: the whitened item vector's size (``input_norm: whiten`` only).
         item_dropout: in training only, each history item is left out of the pool with this
             probability (a user keeps at least one): every step sees a random subset of the
             history, so the adapter has to read habits that any subset shows rather than the
@@ -40,14 +44,16 @@ class PersomaConfig(SoftPrefixConfig):
     dim: int = 256
     depth: int = 2
     heads: int = 4
-    input_norm: Literal["none", "standardize"] = "none"
+    input_norm: Literal["none", "standardize", "whiten"] = "none"
+    whiten_components: int = 128
     item_dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        from personalize.validation import check_float
+        from personalize.validation import check_float, check_int
 
         super().__post_init__()
         check_float("adapter setting item_dropout", self.item_dropout, minimum=0, maximum=1, exclusive_maximum=True)
+        check_int("adapter setting whiten_components", self.whiten_components, minimum=1)
 
 
 class PersomaAdapter(SoftTokenAdapter):
@@ -55,7 +61,12 @@ class PersomaAdapter(SoftTokenAdapter):
 
     def __init__(self, config: PersomaConfig, hidden_size: int, encoder_dim: int, embed_norm: float) -> None:
         super().__init__(config, hidden_size, embed_norm)
-        self.standardize = RunningStandardize(encoder_dim) if config.input_norm == "standardize" else None
+        self.standardize: RunningStandardize | Whiten | None = None
+        if config.input_norm == "standardize":
+            self.standardize = RunningStandardize(encoder_dim)
+        elif config.input_norm == "whiten":
+            self.standardize = Whiten(encoder_dim, config.whiten_components)
+            encoder_dim = config.whiten_components
         if config.resampler == "perceiver":
             self.resampler = PerceiverResampler(encoder_dim, config.dim, hidden_size, config.num_tokens, config.depth, config.heads)
         else:
@@ -67,10 +78,15 @@ class PersomaAdapter(SoftTokenAdapter):
         # the Perceiver's output layer maps each latent alike (one bias for all N tokens)
         return self.resampler.head if self.config.resampler == "mlp" else None
 
+    def fit_inputs(self, features: UserFeatures) -> None:
+        if isinstance(self.standardize, Whiten):
+            assert features.items is not None and features.item_mask is not None
+            self.standardize.fit(features.items[features.item_mask.bool()])
+
     def raw_tokens(self, features: UserFeatures) -> torch.Tensor:
         assert features.items is not None and features.item_mask is not None, "PERSOMA needs per-item embeddings"
-        items = features.items if self.standardize is None else self.standardize(features.items, features.item_mask)
         mask = features.item_mask
+        items = features.items if self.standardize is None else self.standardize(features.items, mask)
         if self.training and self.config.item_dropout > 0:
             mask = drop_items(mask, self.config.item_dropout)
         return self.resampler(items, mask)

@@ -102,12 +102,13 @@ class Whiten(nn.Module):
 
     @torch.no_grad()
     def fit(self, vectors: torch.Tensor) -> None:
-        """Fit on the training users' vectors ``[users, dim]`` (each user once)."""
+        """Fit on the training users' vectors ``[users, dim]`` (each user once), or their items'
+        ``[items, dim]`` (PERSOMA)."""
         from personalize.errors import ConfigError
 
         if vectors.shape[0] <= self.components:
             raise ConfigError(f"input_norm whiten: {self.components} components need more than {self.components} "
-                              f"distinct training users, got {vectors.shape[0]}; lower whiten_components")
+                              f"distinct training users (items), got {vectors.shape[0]}; lower whiten_components")
         x = vectors.double()
         mean, scale = x.mean(0), x.std(0, unbiased=False) + self.eps
         z = (x - mean) / scale
@@ -117,10 +118,15 @@ class Whiten(nn.Module):
         self.projection.copy_((basis[: self.components].T / (spread + self.eps) / scale.unsqueeze(1)).float())
         self.fitted.fill_(True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, item_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``[..., dim] -> [..., components]``; per item (``[batch, items, dim]``) with an
+        ``item_mask`` ``[batch, items]``, padded items come out as 0."""
         if not bool(self.fitted):
             raise RuntimeError("Whiten used before fit(): the trainer fits it on the training users first")
-        return (x - self.mean.to(x.dtype)) @ self.projection.to(x.dtype)
+        whitened = (x - self.mean.to(x.dtype)) @ self.projection.to(x.dtype)
+        if item_mask is not None:
+            whitened = whitened * item_mask.to(x.dtype).unsqueeze(-1)
+        return whitened
 
 
 class PrefixProjector(nn.Module):
