@@ -289,7 +289,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
         encoder_dim = features.embedder.dim
     model = PersonalizedModel.create(loaded.model, config.method, adapter_config, base_name=loaded.name, encoder_dim=encoder_dim)
     if features.reads_profile:  # before init/resume, which bring fitted statistics of their own
-        model.adapter.fit_inputs(features(list(train_ds.profiles.values())))
+        model.adapter.fit_inputs(lambda: features(list(train_ds.profiles.values())))
     if config.init_adapter and not resume:
         _init_from(model, config.init_adapter, loaded.name)
     if config.init_control and not resume:

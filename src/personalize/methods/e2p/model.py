@@ -70,10 +70,11 @@ class E2PAdapter(SoftTokenAdapter):
     def user_projection(self) -> torch.nn.Linear:
         return self.projector.net[-1]
 
-    def fit_inputs(self, features: UserFeatures) -> None:
+    def fit_inputs(self, training_features: Callable[[], UserFeatures]) -> None:
         if isinstance(self.projector.standardize, Whiten):
-            assert features.vector is not None
-            self.projector.standardize.fit(features.vector)
+            vectors = training_features().vector
+            assert vectors is not None
+            self.projector.standardize.fit(vectors)
 
     def raw_tokens(self, features: UserFeatures) -> torch.Tensor:
         assert features.vector is not None, "E2P needs one user vector per example"

@@ -78,8 +78,9 @@ class PersomaAdapter(SoftTokenAdapter):
         # the Perceiver's output layer maps each latent alike (one bias for all N tokens)
         return self.resampler.head if self.config.resampler == "mlp" else None
 
-    def fit_inputs(self, features: UserFeatures) -> None:
+    def fit_inputs(self, training_features: Callable[[], UserFeatures]) -> None:
         if isinstance(self.standardize, Whiten):
+            features = training_features()
             assert features.items is not None and features.item_mask is not None
             self.standardize.fit(features.items[features.item_mask.bool()])
 

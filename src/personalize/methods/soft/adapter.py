@@ -40,9 +40,10 @@ class SoftTokenAdapter(nn.Module):
     def forward(self, features: UserFeatures) -> torch.Tensor:
         return self.norm(self.raw_tokens(features))
 
-    def fit_inputs(self, features: UserFeatures) -> None:
+    def fit_inputs(self, training_features: Callable[[], UserFeatures]) -> None:
         """Fit what the adapter computes once from the training users before training (input
-        whitening): ``features`` of every distinct training user. Nothing here."""
+        whitening); ``training_features()`` gives the features of every distinct training user,
+        built only by an adapter that needs them. Nothing here."""
 
     def user_projection(self) -> nn.Linear | None:
         """The last layer from the user's representation to the soft tokens, one output per token
