@@ -377,6 +377,7 @@ class ItemStats:
             others = f"; other viewers' mean for those: {sum(rates) / len(rates):.1f}." if rates else ""
         return line + (others or "; other viewers: none yet for those.")
 
+
 def build_dataset(
     data: MovieLens, split: str, task: str, options: MovieLensOptions, source: str
 ) -> PersonalizationDataset:
