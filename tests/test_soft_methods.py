@@ -487,8 +487,12 @@ def test_whitened_input_is_fitted_by_training_and_saved_with_the_adapter(tiny_mo
     assert loaded.config.input_norm == "whiten" and bool(whiten.fitted) and whiten.projection.shape[1] == 4
     first = loaded.adapter.projector.net[0] if method == "e2p" else loaded.adapter.resampler.item_mlp[0]
     assert first.in_features == 4
+    config_class = E2PConfig if method == "e2p" else PersomaConfig
     with pytest.raises(ConfigError, match="whiten_components"):
-        (E2PConfig if method == "e2p" else PersomaConfig)(whiten_components=0)
+        config_class(input_norm="whiten", whiten_components=0)
+    with pytest.raises(ConfigError, match="applies only with input_norm 'whiten'"):
+        config_class(input_norm="standardize", whiten_components=64)
+    assert config_class(input_norm="whiten").whiten_components is None  # the default size, 128
 
 
 def test_running_standardize_per_item_ignores_padding() -> None:

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal
 import torch
 
 from personalize.methods.soft.adapter import SoftMethodKind, SoftTokenAdapter
-from personalize.methods.soft.config import SoftPrefixConfig
+from personalize.methods.soft.config import SoftPrefixConfig, check_whitening
 from personalize.methods.soft.features import JoinedText, MeanVector, UserFeatures
 from personalize.methods.soft.layers import PrefixProjector, Whiten
 
@@ -30,8 +30,8 @@ class E2PConfig(SoftPrefixConfig):
             ``whiten_components`` principal directions of the training users' vectors, each scaled
             to unit variance (fitted once before training), so that an attribute that moves a few
             dimensions (a spelling) is as strong as one that moves hundreds (letter case).
-        whiten_components: the whitened vector's size (``input_norm: whiten`` only); at most
-            the number of distinct training users minus one.
+        whiten_components: the whitened vector's size (``input_norm: whiten`` only; default
+            128); at most the number of distinct training users minus one.
         user_dropout: in training only, each example's user vector is replaced, with this
             probability, by the mean training user (zeros after ``standardize``; plain zeros
             without it). Those examples can only be answered from the prompt, so the shared LoRA
@@ -45,15 +45,15 @@ class E2PConfig(SoftPrefixConfig):
     mlp_hidden: int = 1024
     dropout: float = 0.0
     input_norm: Literal["none", "standardize", "whiten"] = "none"
-    whiten_components: int = 128
+    whiten_components: int | None = None
     user_dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        from personalize.validation import check_float, check_int
+        from personalize.validation import check_float
 
         super().__post_init__()
         check_float("adapter setting user_dropout", self.user_dropout, minimum=0, maximum=1, exclusive_maximum=True)
-        check_int("adapter setting whiten_components", self.whiten_components, minimum=1)
+        check_whitening(self.input_norm, self.whiten_components)
 
 
 class E2PAdapter(SoftTokenAdapter):
@@ -65,7 +65,8 @@ class E2PAdapter(SoftTokenAdapter):
                                          zero_init=config.user_init == "zero",
                                          standardize=config.input_norm == "standardize",
                                          user_dropout=config.user_dropout,
-                                         whiten_components=config.whiten_components if config.input_norm == "whiten" else 0)
+                                         whiten_components=check_whitening(config.input_norm, config.whiten_components)
+                                         if config.input_norm == "whiten" else 0)
 
     def user_projection(self) -> torch.nn.Linear:
         return self.projector.net[-1]

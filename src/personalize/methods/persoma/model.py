@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal
 import torch
 
 from personalize.methods.soft.adapter import SoftMethodKind, SoftTokenAdapter
-from personalize.methods.soft.config import SoftPrefixConfig
+from personalize.methods.soft.config import SoftPrefixConfig, check_whitening
 from personalize.methods.soft.features import ItemEmbeddings, UserFeatures
 from personalize.methods.soft.layers import MLPAdapter, PerceiverResampler, RunningStandardize, Whiten, zero_user_weights
 
@@ -30,7 +30,7 @@ class PersomaConfig(SoftPrefixConfig):
             or ``whiten``: standardise, then project each item onto the ``whiten_components``
             principal directions of the training users' items, each of unit variance (fitted once
             before training; E2P's ``whiten``, per item).
-        whiten_components: the whitened item vector's size (``input_norm: whiten`` only).
+        whiten_components: the whitened item vector's size (``input_norm: whiten`` only; default 128).
         item_dropout: in training only, each history item is left out of the pool with this
             probability (a user keeps at least one): every step sees a random subset of the
             history, so the adapter has to read habits that any subset shows rather than the
@@ -45,15 +45,15 @@ class PersomaConfig(SoftPrefixConfig):
     depth: int = 2
     heads: int = 4
     input_norm: Literal["none", "standardize", "whiten"] = "none"
-    whiten_components: int = 128
+    whiten_components: int | None = None
     item_dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        from personalize.validation import check_float, check_int
+        from personalize.validation import check_float
 
         super().__post_init__()
         check_float("adapter setting item_dropout", self.item_dropout, minimum=0, maximum=1, exclusive_maximum=True)
-        check_int("adapter setting whiten_components", self.whiten_components, minimum=1)
+        check_whitening(self.input_norm, self.whiten_components)
 
 
 class PersomaAdapter(SoftTokenAdapter):
@@ -65,8 +65,9 @@ class PersomaAdapter(SoftTokenAdapter):
         if config.input_norm == "standardize":
             self.standardize = RunningStandardize(encoder_dim)
         elif config.input_norm == "whiten":
-            self.standardize = Whiten(encoder_dim, config.whiten_components)
-            encoder_dim = config.whiten_components
+            components = check_whitening(config.input_norm, config.whiten_components)
+            self.standardize = Whiten(encoder_dim, components)
+            encoder_dim = components
         if config.resampler == "perceiver":
             self.resampler = PerceiverResampler(encoder_dim, config.dim, hidden_size, config.num_tokens, config.depth, config.heads)
         else:

@@ -52,3 +52,18 @@ class SoftPrefixConfig(JsonConfig):
         from personalize.validation import check_soft_config
 
         check_soft_config(self)
+
+
+WHITEN_COMPONENTS = 128  # the default size of a whitened input (``input_norm: whiten``)
+
+
+def check_whitening(input_norm: str, whiten_components: int | None) -> int:
+    """``whiten_components`` is set only with ``input_norm: whiten``; returns the components to use."""
+    from personalize.errors import ConfigError
+    from personalize.validation import check_int
+
+    if whiten_components is not None:
+        check_int("adapter setting whiten_components", whiten_components, minimum=1)
+        if input_norm != "whiten":
+            raise ConfigError(f"adapter setting whiten_components applies only with input_norm 'whiten', not {input_norm!r}")
+    return whiten_components or WHITEN_COMPONENTS
