@@ -7,6 +7,18 @@ new, each single attribute value occurs in training). An attribute the probe can
 one that an E2P adapter on that encoder cannot be expected to carry either.
 
     python benchmarks/encoder_probe.py --n-users 160 minilm-l6 char-ngrams llm:smollm2-135m
+
+``--reading centroid`` asks how *strong* each attribute is rather than whether it is there: the
+vectors are standardised over the training users (E2P's ``input_norm: standardize``; with
+``--whiten K`` whitened onto K components by E2P's own layer, ``input_norm: whiten``) and each
+held-out user gets the attribute value of the nearest training-class mean. A logistic regression
+finds a direction however weak (every attribute reads 1.00 from every encoder here); the nearest
+mean reads only what dominates the distance, as an MLP's first steps see it. Two more columns
+ask the questions that the spelling runs turned on: the spelling of upper-case users (fitted
+and scored on upper-case users) and as-is against lower case (on the users of those two cases).
+
+    python benchmarks/encoder_probe.py --n-users 480 --reading centroid char-ngrams char-ngrams-folded@4096
+    python benchmarks/encoder_probe.py --n-users 480 --reading centroid char-ngrams --whiten 64 128
 """
 
 from __future__ import annotations
@@ -41,15 +53,18 @@ def main() -> None:
     parser.add_argument("--n-users", type=int, default=160)
     parser.add_argument("--items-per-user", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reading", choices=["probe", "centroid"], default="probe")
+    parser.add_argument("--whiten", type=int, nargs="*", default=[], help="centroid reading: also whitened to K components")
     args = parser.parse_args()
-    from sklearn.linear_model import LogisticRegression
 
     source = (f"synthetic-style:seed={args.seed},n_users={args.n_users},items_per_user={args.items_per_user},"
               "examples_per_user=4,split_by=user")
     train, test = load_dataset(source, "train"), load_dataset(source, "test")
     print(f"{source}: {len(train.profiles)} training users, {len(test.profiles)} held-out test users")
-    print("| encoder | " + " | ".join(STYLE_ATTRIBUTES) + " | majority class (mean) | seconds |")
-    print("|---|" + "---|" * (len(STYLE_ATTRIBUTES) + 2))
+    print(f"reading: {args.reading}")
+    print("| encoder | " + " | ".join(STYLE_ATTRIBUTES) + " | spelling, upper-case users | case, as-is vs lower "
+          "| majority class (mean) | seconds |")
+    print("|---|" + "---|" * (len(STYLE_ATTRIBUTES) + 4))
     for name in args.encoders:
         start = time.perf_counter()
         encoder = load_encoder(name)
@@ -60,16 +75,52 @@ def main() -> None:
         x_train, x_test = user_vectors(train), user_vectors(test)
         styles = {split: [user_style(p.items) for p in d.profiles.values()]
                   for split, d in (("train", train), ("test", test))}
-        scores, majority = [], []
-        for attribute in STYLE_ATTRIBUTES:
-            y_train = [str(s[attribute]) for s in styles["train"]]
-            y_test = np.array([str(s[attribute]) for s in styles["test"]])
-            probe = LogisticRegression(C=10.0, max_iter=5000).fit(x_train, y_train)
-            scores.append(float(np.mean(probe.predict(x_test) == y_test)))
-            common = max(set(y_train), key=y_train.count)
-            majority.append(float(np.mean(y_test == common)))
-        print(f"| {name} | " + " | ".join(f"{s:.2f}" for s in scores)
-              + f" | {np.mean(majority):.2f} | {time.perf_counter() - start:.0f} |", flush=True)
+        variants = [(name, None)] + [(f"{name}, whitened to {k}", k) for k in args.whiten]
+        for label, components in variants:
+            inputs = readable(x_train, x_test, args.reading, components)
+            scores = [read(*inputs, styles, attribute, args.reading) for attribute in STYLE_ATTRIBUTES]
+            scores.append(read(*inputs, styles, "spelling", args.reading, lambda s: s["case"] == "upper"))
+            scores.append(read(*inputs, styles, "case", args.reading, lambda s: s["case"] != "upper"))
+            majority = []
+            for attribute in STYLE_ATTRIBUTES:
+                y_train = [str(s[attribute]) for s in styles["train"]]
+                common = max(set(y_train), key=y_train.count)
+                majority.append(float(np.mean([str(s[attribute]) == common for s in styles["test"]])))
+            print(f"| {label} | " + " | ".join(f"{s:.2f}" for s in scores)
+                  + f" | {np.mean(majority):.2f} | {time.perf_counter() - start:.0f} |", flush=True)
+
+
+def readable(x_train: np.ndarray, x_test: np.ndarray, reading: str, components: int | None):
+    """The vectors as the reading sees them: as they are for the probe; standardised over the
+    training users (or whitened by E2P's layer) for the centroid reading."""
+    if reading == "probe":
+        return x_train, x_test
+    if components:
+        import torch
+
+        from personalize.methods.soft.layers import Whiten
+
+        layer = Whiten(x_train.shape[1], components)
+        layer.fit(torch.from_numpy(x_train))
+        return (layer(torch.from_numpy(x_train)).numpy(), layer(torch.from_numpy(x_test)).numpy())
+    mean, spread = x_train.mean(0), x_train.std(0) + 1e-6
+    return (x_train - mean) / spread, (x_test - mean) / spread
+
+
+def read(x_train, x_test, styles, attribute: str, reading: str, keep=lambda style: True) -> float:
+    """Accuracy on the kept held-out users of ``attribute`` read from the kept training users."""
+    from sklearn.linear_model import LogisticRegression
+
+    rows = {split: [i for i, s in enumerate(styles[split]) if keep(s)] for split in ("train", "test")}
+    y_train = np.array([str(styles["train"][i][attribute]) for i in rows["train"]])
+    y_test = np.array([str(styles["test"][i][attribute]) for i in rows["test"]])
+    a, b = x_train[rows["train"]], x_test[rows["test"]]
+    if reading == "probe":
+        return float(np.mean(LogisticRegression(C=10.0, max_iter=5000).fit(a, y_train).predict(b) == y_test))
+    classes = sorted(set(y_train))
+    means = np.stack([a[y_train == c].mean(0) for c in classes])
+    nearest = ((b[:, None, :] - means[None]) ** 2).sum(-1).argmin(1)
+    return float(np.mean(np.array(classes)[nearest] == y_test))
 
 
 if __name__ == "__main__":
