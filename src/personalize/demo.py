@@ -71,8 +71,9 @@ def demo_config(quick: bool = False) -> dict[str, Any]:
             # sentences so that only the user tells their answers apart (configs/train/synthetic-style-*.json).
             {"name": "e2p-1-lora", "method": "e2p", "adapter": shipped_adapter("synthetic-style-e2p-1-lora8"),
              "control": "control-prompt-1-lora"},
-            # PERSOMA-4 with the same recipe and budget, its MLP adapter (width 1024): the Perceiver's soft tokens
-            # came out nearly the same for every user (benchmarks/soft_token_probe.py). Its same-size
+            # PERSOMA-4 with the same recipe and budget, its MLP adapter (width 1024), its items whitened
+            # (input_norm whiten): the Perceiver's soft tokens came out nearly the same for every user
+            # (benchmarks/soft_token_probe.py); standardised items stopped at sign-off 0.85. Its same-size
             # control, a 4-token prompt with the LoRA, is not trained: it is held to the 1-token one.
             {"name": "persoma-4-lora", "method": "persoma", "adapter": shipped_adapter("synthetic-style-persoma-4-mlp-lora8"),
              "control": "control-prompt-1-lora"},
