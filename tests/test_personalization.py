@@ -412,6 +412,19 @@ def test_stop_after_runs_part_of_the_schedule(steerable_tiny_model, tmp_path) ->
         _probe_config(stop_after_epochs=0)
 
 
+def test_the_summary_names_the_commit_the_run_started_from(steerable_tiny_model, tmp_path, monkeypatch) -> None:
+    import personalize.training.trainer as trainer
+
+    def git_commit() -> dict:  # the tree moves on once the first epoch is logged
+        moved = (tmp_path / "run" / "train_log.jsonl").exists()
+        return {"commit": "committed-while-training" if moved else "started-here", "dirty": False}
+
+    monkeypatch.setattr(trainer, "git_commit", git_commit)
+    summary = train(_probe_config(epochs=1), tmp_path / "run", loaded_model=steerable_tiny_model, show_progress=False)
+    assert summary["git"]["commit"] == "started-here"
+    assert json.loads((tmp_path / "run" / "train_summary.json").read_text())["git"]["commit"] == "started-here"
+
+
 def test_char_ngrams_folded_shares_a_spelling_across_case_and_keeps_the_case() -> None:
     from personalize.models.encoders import load_encoder
 

@@ -261,6 +261,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
         raise ConfigError(f"{out} already holds a training run; pass --resume to continue it, --replace to discard "
                           "it, or choose another --out")
     config.save(config_path)
+    # the code this run starts from: a long run outlives commits made while it trains
+    source_commit = git_commit()
 
     seed_everything(config.seed)
     kind = ADAPTERS.get(config.method)
@@ -452,7 +454,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
         "config": config.to_dict(),
         "versions": package_versions(),
         "machine": machine(),
-        "git": git_commit(),
+        "git": source_commit,
         "created": now_iso(),
     }
     atomic_write_json(out / "train_summary.json", summary)
