@@ -16,9 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
-from personalize.data.synthetic import load_synthetic
+from personalize.data.synthetic import load_synthetic, style_of, user_styles
 from personalize.data.tasks import get_task
 from personalize.evaluation.gains import paired_gain
 from personalize.metrics import per_example_scores, read_lamp_outputs
@@ -47,6 +48,24 @@ def side(run: Path, name: str, golds: dict[str, str]) -> dict | None:
 def _scores(folder: Path, golds: dict[str, str]) -> dict[str, dict[str, float]]:
     _, predictions = read_lamp_outputs(folder / "predictions.json")
     return per_example_scores(get_task("synthetic-style"), predictions, {i: golds[i] for i in predictions})
+
+
+def by_letter_case(run: Path, golds: dict[str, str], user_of: dict[str, str], styles: list) -> str | None:
+    """Spelling right / examples with a two-spelling word, and case right / examples, by the user's
+    letter case, with the own history: where the spelling is lost (upper-case users)."""
+    if not (run / "own" / "predictions.json").exists():
+        return None
+    spelling, with_word, case, seen = Counter(), Counter(), Counter(), Counter()
+    for example_id, scores in _scores(run / "own", golds).items():
+        user_case = style_of(user_of[example_id], styles).case
+        seen[user_case] += 1
+        case[user_case] += scores["case"]
+        if scores.get("spelling") is not None:
+            with_word[user_case] += 1
+            spelling[user_case] += scores["spelling"]
+    cases = sorted(seen)
+    return ("spelling " + ", ".join(f"{c} {spelling[c]:.0f}/{with_word[c]}" for c in cases)
+            + "; case " + ", ".join(f"{c} {case[c]:.0f}/{seen[c]}" for c in cases))
 
 
 def own_minus_other(run: Path, golds: dict[str, str], owner: dict[str, str]) -> dict | None:
@@ -110,6 +129,12 @@ def main() -> None:
             cells = [f"{m} {g['difference']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}]"
                      for m, g in r["own_minus_other"].items() if m in ATTRIBUTES or m == "rouge-1"]
             print(f"- {r['run']}: " + "; ".join(cells))
+    print("\nBy the user's letter case, own history (right / examples):\n")
+    styles = user_styles(data["n_users"], seed=data["seed"])
+    user_of = {e.id: e.user_id for e in test}
+    for run in sorted(p for p in args.root.iterdir() if p.is_dir()):
+        if (line := by_letter_case(run, golds, user_of, styles)):
+            print(f"- {run.name}: {line}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
 
