@@ -94,13 +94,10 @@ def main() -> None:
         }
         for name, spec in models.items():
             if spec is None:
-                p = bias_test
+                p, gap = bias_test, "–"
             else:
                 columns, model = spec
                 p = model.fit(x_train[:, columns], y_train).predict_proba(x_test[:, columns])[:, 1]
-            if spec is None:
-                gap = "–"
-            else:
                 g = auc_gain(y_test, p, [bias_test], owners)
                 gap = f"{g['difference']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}]"
             print(f"| {len(rows):,} | {name} | {roc_auc(y_test, p):.3f} | {per_user_auc(y_test, p, owners):.3f} "
