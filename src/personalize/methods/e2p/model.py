@@ -11,7 +11,7 @@ import torch
 from personalize.methods.soft.adapter import SoftMethodKind, SoftTokenAdapter
 from personalize.methods.soft.config import SoftPrefixConfig, check_whitening
 from personalize.methods.soft.features import JoinedText, MeanVector, UserFeatures
-from personalize.methods.soft.layers import PrefixProjector, Whiten
+from personalize.methods.soft.layers import PrefixProjector, Whiten, input_normalizer
 
 
 @dataclass(frozen=True)
@@ -61,12 +61,10 @@ class E2PAdapter(SoftTokenAdapter):
 
     def __init__(self, config: E2PConfig, hidden_size: int, encoder_dim: int, embed_norm: float) -> None:
         super().__init__(config, hidden_size, embed_norm)
-        self.projector = PrefixProjector(encoder_dim, config.mlp_hidden, hidden_size, config.num_tokens, config.dropout,
-                                         zero_init=config.user_init == "zero",
-                                         standardize=config.input_norm == "standardize",
-                                         user_dropout=config.user_dropout,
-                                         whiten_components=check_whitening(config.input_norm, config.whiten_components)
-                                         if config.input_norm == "whiten" else 0)
+        normalizer, normalized_dim = input_normalizer(config.input_norm, encoder_dim, config.whiten_components)
+        self.projector = PrefixProjector(normalizer, normalized_dim, config.mlp_hidden, hidden_size, config.num_tokens,
+                                         config.dropout, zero_init=config.user_init == "zero",
+                                         user_dropout=config.user_dropout)
 
     def user_projection(self) -> torch.nn.Linear:
         return self.projector.net[-1]

@@ -11,7 +11,7 @@ import torch
 from personalize.methods.soft.adapter import SoftMethodKind, SoftTokenAdapter
 from personalize.methods.soft.config import SoftPrefixConfig, check_whitening
 from personalize.methods.soft.features import ItemEmbeddings, UserFeatures
-from personalize.methods.soft.layers import MLPAdapter, PerceiverResampler, RunningStandardize, Whiten, zero_user_weights
+from personalize.methods.soft.layers import MLPAdapter, PerceiverResampler, Whiten, input_normalizer, zero_user_weights
 
 
 @dataclass(frozen=True)
@@ -61,13 +61,7 @@ class PersomaAdapter(SoftTokenAdapter):
 
     def __init__(self, config: PersomaConfig, hidden_size: int, encoder_dim: int, embed_norm: float) -> None:
         super().__init__(config, hidden_size, embed_norm)
-        self.standardize: RunningStandardize | Whiten | None = None
-        if config.input_norm == "standardize":
-            self.standardize = RunningStandardize(encoder_dim)
-        elif config.input_norm == "whiten":
-            components = check_whitening(config.input_norm, config.whiten_components)
-            self.standardize = Whiten(encoder_dim, components)
-            encoder_dim = components
+        self.standardize, encoder_dim = input_normalizer(config.input_norm, encoder_dim, config.whiten_components)
         if config.resampler == "perceiver":
             self.resampler = PerceiverResampler(encoder_dim, config.dim, hidden_size, config.num_tokens, config.depth, config.heads)
         else:

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from personalize.methods.soft.config import check_whitening
+
 
 class NormMatch(nn.Module):
     """Rescale vectors to ``target_norm`` (the base model's typical token-embedding norm) times a
@@ -129,28 +131,32 @@ class Whiten(nn.Module):
         return whitened
 
 
+def input_normalizer(input_norm: str, dim: int, whiten_components: int | None) -> tuple[nn.Module | None, int]:
+    """The layer an adapter's input ``[..., dim]`` goes through first (``input_norm``: ``none``,
+    ``standardize``, ``whiten``) and the size it comes out at: ``(None, dim)`` for ``none``."""
+    if input_norm == "whiten":
+        components = check_whitening(input_norm, whiten_components)
+        return Whiten(dim, components), components
+    return (RunningStandardize(dim) if input_norm == "standardize" else None), dim
+
+
 class PrefixProjector(nn.Module):
     """E2P's MLP: a user vector ``[batch, in_dim]`` -> ``[batch, N, hidden]`` soft tokens.
 
-    The vector is standardised (``standardize``) or whitened (``whiten_components`` > 0,
-    :class:`Whiten`, which must be fitted before use) on its way in.
+    The vector goes through ``normalizer`` on its way in (:func:`input_normalizer`: standardised, or
+    whitened, which must be fitted before use), whose output size is ``normalized_dim``.
 
-    ``user_dropout``: in training only, each row's (standardised) vector is zeroed with this
-    probability before the MLP: the mean training user where ``standardize`` is on.
+    ``user_dropout``: in training only, each row's (normalised) vector is zeroed with this
+    probability before the MLP: the mean training user where the input is normalised.
     """
 
-    def __init__(self, in_dim: int, mlp_hidden: int, hidden: int, num_tokens: int, dropout: float = 0.0,
-                 zero_init: bool = False, standardize: bool = False, user_dropout: float = 0.0,
-                 whiten_components: int = 0) -> None:
+    def __init__(self, normalizer: nn.Module | None, normalized_dim: int, mlp_hidden: int, hidden: int,
+                 num_tokens: int, dropout: float = 0.0, zero_init: bool = False, user_dropout: float = 0.0) -> None:
         super().__init__()
         self.num_tokens, self.hidden, self.user_dropout = num_tokens, hidden, user_dropout
-        if whiten_components:
-            self.standardize: nn.Module = Whiten(in_dim, whiten_components)
-            in_dim = whiten_components
-        else:
-            self.standardize = RunningStandardize(in_dim) if standardize else nn.Identity()
+        self.standardize = normalizer if normalizer is not None else nn.Identity()
         self.net = nn.Sequential(
-            nn.Linear(in_dim, mlp_hidden),
+            nn.Linear(normalized_dim, mlp_hidden),
             nn.GELU(),
             nn.Dropout(dropout),
             nn.Linear(mlp_hidden, num_tokens * hidden),
