@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections import defaultdict
 
 import numpy as np
 
 from personalize.data.loading import load_dataset
 from personalize.data.movielens.tasks import read_cached
 from personalize.evaluation.gains import auc_gain
-from personalize.metrics import roc_auc
+from personalize.methods.reference.recommenders import TrainStats
+from personalize.metrics import roc_auc, user_auc
 
 
 def main() -> None:
@@ -72,10 +72,10 @@ def main() -> None:
     x_full = np.zeros((len(full.examples), 9 + len(genres)))
     for k in range(args.folds):
         rest = [e for e, f in zip(full.examples, folds) if f != k]
-        stats = TrainingStats(rest, y_full[folds != k], args.damping)
-        x_full[folds == k] = features(full, stats, movies, genres, np.flatnonzero(folds == k))[0]
-    stats = TrainingStats(full.examples, y_full, args.damping)
-    x_test, bias_test = features(test, stats, movies, genres, np.arange(len(test.examples)))
+        stats = training_stats(rest, y_full[folds != k])
+        x_full[folds == k] = features(full, stats, args.damping, movies, genres, np.flatnonzero(folds == k))[0]
+    stats = training_stats(full.examples, y_full)
+    x_test, bias_test = features(test, stats, args.damping, movies, genres, np.arange(len(test.examples)))
     row_of = {e.id: r for r, e in enumerate(full.examples)}
     for shots in args.shots:
         source = f"{args.data}:protocol={args.protocol}" + ("" if shots == "all" else f",shots={shots}")
@@ -100,43 +100,29 @@ def main() -> None:
                 p = model.fit(x_train[:, columns], y_train).predict_proba(x_test[:, columns])[:, 1]
                 g = auc_gain(y_test, p, [bias_test], owners)
                 gap = f"{g['difference']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}]"
-            print(f"| {len(rows):,} | {name} | {roc_auc(y_test, p):.3f} | {per_user_auc(y_test, p, owners):.3f} "
+            print(f"| {len(rows):,} | {name} | {roc_auc(y_test, p):.3f} | {user_auc(y_test, p, owners):.3f} "
                   f"| {gap} |", flush=True)
     print(f"({time.perf_counter() - start:.0f} s)")
 
 
-class TrainingStats:
-    """Per movie, the likes of the training records given: ``sums[item]``, ``counts[item]``."""
-
-    def __init__(self, examples: list, y: np.ndarray, damping: float) -> None:
-        self.sums: dict[str, float] = defaultdict(float)
-        self.counts: dict[str, int] = defaultdict(int)
-        for example, v in zip(examples, y):
-            self.sums[example.item] += v
-            self.counts[example.item] += 1
-        self.mu, self.damping = float(y.mean()), damping
-
-    def of(self, item: str) -> tuple[float, int]:
-        return self.sums[item], self.counts[item]
-
-    def item_bias(self, total: float, count: int) -> float:
-        return (total - count * self.mu) / (count + self.damping)
+def training_stats(examples: list, y: np.ndarray) -> TrainStats:
+    """Per movie, the likes of the training records given (the recommender baselines' statistics)."""
+    return TrainStats.collect([(e.owner, e.item, float(v)) for e, v in zip(examples, y)])
 
 
-def features(dataset, stats: TrainingStats, movies: dict, genres: list[str], records: np.ndarray):
+def features(dataset, stats: TrainStats, damping: float, movies: dict, genres: list[str], records: np.ndarray):
     """``[len(records), F]`` features of ``dataset.examples[records]`` and their bias estimates."""
     rows, bias = [], []
     for r in records:
         example = dataset.examples[r]
-        total, n = stats.of(example.item)
-        b_item = stats.item_bias(total, n)
+        total, n = stats.sums.get(example.item, 0.0), stats.counts.get(example.item, 0)
+        b_item = stats.item_bias(example.item, damping)
         history = dataset.profiles[example.user_id].items
         liked = np.array([h["liked"] == "Yes" for h in history], dtype=float)
         own_rate = liked.mean() if len(liked) else stats.mu
-        seen = [stats.of(h["id"]) for h in history]
-        others = [t / c for t, c in seen if c > 0]
-        residuals = [v - stats.mu - stats.item_bias(t, c) for (t, c), v in zip(seen, liked)]
-        b_user = sum(residuals) / (len(residuals) + stats.damping)
+        others = [stats.sums[h["id"]] / stats.counts[h["id"]] for h in history if stats.counts.get(h["id"])]
+        residuals = [v - stats.mu - stats.item_bias(h["id"], damping) for h, v in zip(history, liked)]
+        b_user = sum(residuals) / (len(residuals) + damping)
         movie = movies[int(example.item)]
         shared = [v for h, v in zip(history, liked) if set(h["genres"].split(", ")) & set(movie.genres)]
         year = float(movie.year) if str(movie.year).isdigit() else 1990.0
@@ -145,13 +131,6 @@ def features(dataset, stats: TrainingStats, movies: dict, genres: list[str], rec
                      len(shared)] + [float(g in movie.genres) for g in genres])
         bias.append(stats.mu + b_item + b_user)
     return np.array(rows), np.array(bias)
-
-
-def per_user_auc(y: np.ndarray, p: np.ndarray, owners: list[str]) -> float:
-    """The mean AUC over users whose records have both answers."""
-    values = [roc_auc(y[rows], p[rows]) for user in sorted(set(owners))
-              if len(rows := [i for i, o in enumerate(owners) if o == user])]
-    return float(np.nanmean(values))
 
 
 if __name__ == "__main__":

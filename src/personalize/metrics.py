@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -428,15 +428,19 @@ def _ranking_metrics(
         scores = np.asarray([float(probabilities[i]) for i in ids], dtype=np.float64)
     else:
         scores = np.where(pred_idx == positive_index, 1.0, np.where(pred_idx == INVALID_LABEL, 0.5, 0.0))
+    users = [owners.get(example_id, example_id) if owners else example_id for example_id in ids]
+    return {"auc": roc_auc(positive, scores), "user-auc": user_auc(positive, scores, users)}
+
+
+def user_auc(positive: np.ndarray, scores: np.ndarray, users: Sequence[str]) -> float:
+    """The mean of each user's AUC over the users whose examples have both answers (NaN if none):
+    ``positive`` and ``scores`` ``[examples]``, ``users[i]`` the owner of example ``i``."""
     groups: dict[str, list[int]] = {}
-    for row, example_id in enumerate(ids):
-        groups.setdefault(owners.get(example_id, example_id) if owners else example_id, []).append(row)
+    for row, user in enumerate(users):
+        groups.setdefault(user, []).append(row)
     per_user = [roc_auc(positive[rows], scores[rows]) for rows in groups.values()]
     per_user = [a for a in per_user if not math.isnan(a)]
-    return {
-        "auc": roc_auc(positive, scores),
-        "user-auc": float(np.mean(per_user)) if per_user else float("nan"),
-    }
+    return float(np.mean(per_user)) if per_user else float("nan")
 
 
 def parse_rating(text: str) -> float | None:

@@ -76,6 +76,23 @@ class TrainStats:
     highest: float
     triples: list[tuple[str, str, float]]
 
+    @classmethod
+    def collect(cls, triples: list[tuple[str, str, float]]) -> TrainStats:
+        """From ``(person, item, y)`` triples, at least one."""
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        for _, item, y in triples:
+            sums[item] = sums.get(item, 0.0) + y
+            counts[item] = counts.get(item, 0) + 1
+        ys = np.array([t[2] for t in triples])
+        return cls(float(ys.mean()), sums, counts, float(ys.min()), float(ys.max()), triples)
+
+    def item_bias(self, item: str, damping: float) -> float:
+        """The item's damped deviation from ``mu``: ``sum(y - mu) / (count + damping)``, 0 for an
+        item no training record has."""
+        count = self.counts.get(item, 0)
+        return (self.sums.get(item, 0.0) - count * self.mu) / (count + damping) if count else 0.0
+
 
 def target_value(task: TaskSpec, value: str) -> float:
     """``y`` of a gold or history label: 1/0 for the positive label, else the rating."""
@@ -91,21 +108,15 @@ def fit_train_stats(source: str, task_name: str) -> TrainStats:
 
     train = load_dataset(source, "train", task_name)
     task = train.task
-    sums: dict[str, float] = {}
-    counts: dict[str, int] = {}
     triples: list[tuple[str, str, float]] = []
     for e in train.examples:
         if e.item is None or e.output is None:
             raise DataError(f"{source} train: example {e.id!r} has no target item or no gold; "
                             "recommender baselines need a MovieLens source")
-        y = target_value(task, e.output)
-        sums[e.item] = sums.get(e.item, 0.0) + y
-        counts[e.item] = counts.get(e.item, 0) + 1
-        triples.append((e.owner, e.item, y))
+        triples.append((e.owner, e.item, target_value(task, e.output)))
     if not triples:
         raise DataError(f"{source}: the train split is empty")
-    ys = np.array([t[2] for t in triples])
-    return TrainStats(float(ys.mean()), sums, counts, float(ys.min()), float(ys.max()), triples)
+    return TrainStats.collect(triples)
 
 
 class RecommenderBaseline(Method):
@@ -233,9 +244,7 @@ class DampedBias(RecommenderBaseline):
         d = float(self.config.damping)  # type: ignore[attr-defined]
         if d < 0:
             raise ConfigError(f"damping must be >= 0, got {d}")
-        mu = self.stats.mu
-        self.item_bias = {i: (s - n * mu) / (n + d) for i, s, n in
-                          ((i, self.stats.sums[i], self.stats.counts[i]) for i in self.stats.counts)}
+        self.item_bias = {i: self.stats.item_bias(i, d) for i in self.stats.counts}
 
     def estimate(self, example: Example, profile: UserProfile) -> float:
         assert self.stats is not None
