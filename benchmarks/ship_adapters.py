@@ -61,6 +61,8 @@ def ship(run: Path, target: Path) -> None:
         if summary.get("best_epoch"):
             lines.append(f"\nKept: epoch {summary['best_epoch']} (the lowest teacher-forced dev loss).")
         lines.append("")
+    if (run / "own" / "results.json").exists() and (run / "other" / "results.json").exists():
+        lines += style_scores(run)
     results = run / "eval" / "results.json"
     if results.exists():
         r = json.loads(results.read_text())
@@ -69,6 +71,40 @@ def ship(run: Path, target: Path) -> None:
                   "```bash", f"personalize eval --adapter {target} --data ../shared/data/lamp7 --out runs/{target.name} "
                   "--postprocess clean --no-repeat-ngram 3", "```", ""]
     (target / "README.md").write_text("\n".join(lines))
+
+
+def style_scores(run: Path) -> list[str]:
+    """The measured paragraph of a synthetic-style run that benchmarks/style_recipe.sh scored on the
+    held-out test users with their own history (``own/``) and another user's (``other/``)."""
+    import levers_table  # beside this script
+
+    from personalize.data.loading import load_dataset
+    from personalize.data.synthetic import user_styles
+
+    data = json.loads((run / "own" / "results.json").read_text())["data"].removeprefix("synthetic:")
+    test = load_dataset(data, "test").examples
+    golds, owner = {e.id: e.output for e in test}, {e.id: e.owner for e in test}
+    scored = [json.loads(line)["id"] for line in (run / "own" / "details.jsonl").read_text().splitlines()]
+    r = levers_table.row(run, golds, owner)
+    assert r is not None and r["own"] and r["other"] and r["own_minus_other"]
+    options = dict(option.partition("=")[::2] for option in data.partition(":")[2].split(","))
+    names = {"signoff": "sign-off", "rouge-1": "ROUGE-1"}
+
+    def both(key: str) -> str:
+        digits = 3 if key == "rouge-1" else 2
+        return f"{names.get(key, key)} {r['own'][key]:.{digits}f} / {r['other'][key]:.{digits}f}"
+
+    gains = ", ".join(f"{names.get(k, k)} {g['difference']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}]"
+                      for k, g in r["own_minus_other"].items() if k in (*levers_table.ATTRIBUTES[:-1], "rouge-1"))
+    degenerate = ("no degenerate answer" if not r["own"]["degenerate"]
+                  else f"degenerate answers {r['own']['degenerate']:.2f} of the outputs")
+    by_case = levers_table.by_letter_case(run, golds, {e.id: e.user_id for e in test},
+                                          user_styles(int(options["n_users"]), seed=int(options["seed"])))
+    return [f"On {len(scored)} examples of the {len({owner[i] for i in scored})} held-out test users (plain greedy; "
+            f"`bash benchmarks/style_recipe.sh {run.parent} {run.name}`, then `python benchmarks/levers_table.py "
+            f"{run.parent} --data n_users={options['n_users']}`), with each user's own history / another user's: "
+            + ", ".join(both(k) for k in (*levers_table.ATTRIBUTES, "rouge-1")) + f"; {degenerate}. "
+            f"Own − other (user-level 95%): {gains}. By the user's letter case (right / examples): {by_case}.", ""]
 
 
 def _machine(summary: dict) -> str:
