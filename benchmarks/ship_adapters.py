@@ -61,8 +61,9 @@ def ship(run: Path, target: Path) -> None:
         if summary.get("best_epoch"):
             lines.append(f"\nKept: epoch {summary['best_epoch']} (the lowest teacher-forced dev loss).")
         lines.append("")
-    if (run / "own" / "results.json").exists() and (run / "other" / "results.json").exists():
-        lines += style_scores(run)
+    scored = run.parent if run.name == "train" else run  # style_recipe.sh: RUN/train, RUN/own, RUN/other
+    if (scored / "own" / "results.json").exists() and (scored / "other" / "results.json").exists():
+        lines += style_scores(scored)
     results = run / "eval" / "results.json"
     if results.exists():
         r = json.loads(results.read_text())

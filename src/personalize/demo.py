@@ -8,7 +8,7 @@ by reading that user's history. The demo
    dev loss with the user's own history and with another user's: training at work, the
    personalization gap opening;
 2. runs ``none``, ``text`` (4 history items in the prompt) and the adapters shipped in
-   ``adapters/`` (E2P-1 and PERSOMA-4, each with a shared LoRA and its input standardised, and
+   ``adapters/`` (E2P-1 and PERSOMA-4, each with a shared LoRA and its input whitened, and
    their control, the same LoRA with a 1-token soft prompt, trained 12 epochs on this data's
    training users, groups of 4 of them answering the same sentences (``shared_inputs=4``), by
    ``configs/train/synthetic-style-*.json``, see their READMEs)
@@ -69,6 +69,7 @@ def demo_config(quick: bool = False) -> dict[str, Any]:
             # soft token only has to carry the user; its control is the same LoRA with a soft prompt.
             # All three trained 12 epochs on this data's training users, groups of 4 answering the same
             # sentences so that only the user tells their answers apart (configs/train/synthetic-style-*.json).
+            # E2P's user vector is whitened (input_norm whiten): standardised, case stopped at 0.92.
             {"name": "e2p-1-lora", "method": "e2p", "adapter": shipped_adapter("synthetic-style-e2p-1-lora8"),
              "control": "control-prompt-1-lora"},
             # PERSOMA-4 with the same recipe and budget, its MLP adapter (width 1024), its items whitened
@@ -88,7 +89,7 @@ def demo_training(quick: bool = False) -> dict[str, Any]:
     # the shipped adapters' recipe (configs/train/synthetic-style-e2p.json), cut to one short epoch
     # on the plain training sentences
     return {"method": "e2p", "data": DEMO_DATA,
-            "adapter": {"num_tokens": 1, "encoder": ENCODER, "lora_rank": 8, "input_norm": "standardize"},
+            "adapter": {"num_tokens": 1, "encoder": ENCODER, "lora_rank": 8, "input_norm": "whiten"},
             "epochs": 1, "lr": 3e-3, "batch_size": 8, "max_train_examples": 64 if quick else 192,
             "dev_limit": 32, "dev_eval": False, "patience": 10, "warmup_ratio": 0.05}
 
