@@ -65,6 +65,13 @@ def main() -> None:
     print("| encoder | " + " | ".join(STYLE_ATTRIBUTES) + " | spelling, upper-case users | case, as-is vs lower "
           "| majority class (mean) | seconds |")
     print("|---|" + "---|" * (len(STYLE_ATTRIBUTES) + 4))
+    styles = {split: [user_style(p.items) for p in d.profiles.values()]
+              for split, d in (("train", train), ("test", test))}
+    majority = []  # the held-out users' share of each attribute's most common training value
+    for attribute in STYLE_ATTRIBUTES:
+        y_train = [str(s[attribute]) for s in styles["train"]]
+        common = max(set(y_train), key=y_train.count)
+        majority.append(float(np.mean([str(s[attribute]) == common for s in styles["test"]])))
     for name in args.encoders:
         start = time.perf_counter()
         encoder = load_encoder(name)
@@ -73,19 +80,12 @@ def main() -> None:
             return np.stack([encoder.encode([item["text"] for item in p.items]).mean(0) for p in dataset.profiles.values()])
 
         x_train, x_test = user_vectors(train), user_vectors(test)
-        styles = {split: [user_style(p.items) for p in d.profiles.values()]
-                  for split, d in (("train", train), ("test", test))}
         variants = [(name, None)] + [(f"{name}, whitened to {k}", k) for k in args.whiten]
         for label, components in variants:
             inputs = readable(x_train, x_test, args.reading, components)
             scores = [read(*inputs, styles, attribute, args.reading) for attribute in STYLE_ATTRIBUTES]
             scores.append(read(*inputs, styles, "spelling", args.reading, lambda s: s["case"] == "upper"))
             scores.append(read(*inputs, styles, "case", args.reading, lambda s: s["case"] != "upper"))
-            majority = []
-            for attribute in STYLE_ATTRIBUTES:
-                y_train = [str(s[attribute]) for s in styles["train"]]
-                common = max(set(y_train), key=y_train.count)
-                majority.append(float(np.mean([str(s[attribute]) == common for s in styles["test"]])))
             print(f"| {label} | " + " | ".join(f"{s:.2f}" for s in scores)
                   + f" | {np.mean(majority):.2f} | {time.perf_counter() - start:.0f} |", flush=True)
 
