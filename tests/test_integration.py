@@ -154,7 +154,7 @@ def test_text_label_scoring_on_amazon_books(shared_data, smollm, tmp_path) -> No
     assert all(d["prompt_tokens"] <= 512 for d in details if d["context_tokens"] > 0)
 
 
-@pytest.mark.parametrize("placement", ["user_start", "before_input"])
+@pytest.mark.parametrize("placement", ["user_start", "before_input", "after_input", "answer_start"])
 def test_a_soft_prompt_is_the_none_prompt_plus_n_tokens(smollm, placement) -> None:
     """With the real tokenizer, the ids around the soft tokens are exactly the ``none`` prompt's
     ids (no stray space token, no first word that lost its leading space)."""
@@ -168,4 +168,4 @@ def test_a_soft_prompt_is_the_none_prompt_plus_n_tokens(smollm, placement) -> No
     left, right = layout.split(text)
     none_prompt = PromptBuilder(smollm.tokenizer, get_template(task, "lamp")).build(text, []).text
     assert left + right == smollm.tokenizer(none_prompt, add_special_tokens=False)["input_ids"]
-    assert len(right) > 0 and len(left) > 0
+    assert len(left) > 0 and (len(right) > 0) == (placement != "answer_start")

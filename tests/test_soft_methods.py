@@ -161,7 +161,7 @@ def test_loss_only_counts_target_tokens(tiny_model) -> None:
     assert torch.allclose(model(batch), expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("placement", ["user_start", "before_input", "system"])
+@pytest.mark.parametrize("placement", ["user_start", "before_input", "after_input", "answer_start", "system"])
 def test_layout_placements(tiny_tokenizer, placement) -> None:
     from personalize.data.tasks import get_task
 
@@ -174,9 +174,14 @@ def test_layout_placements(tiny_tokenizer, placement) -> None:
     elif placement == "before_input":
         # the space before the input goes with the input's first word, as in the `none` prompt
         assert left.endswith("before or after it:") and right.startswith(" the cat sat")
+    elif placement == "after_input":
+        assert left.endswith("the cat sat") and right.startswith("<|im_end|>")
+    elif placement == "answer_start":
+        assert left.endswith("the cat sat<|im_end|>\n<|im_start|>assistant\n") and suffix == []
     else:
         assert left.endswith("<|im_start|>system\n") and "<|im_start|>user\nParaphrase" in right
-    assert right.endswith("<|im_start|>assistant\n")
+    if placement != "answer_start":
+        assert right.endswith("<|im_start|>assistant\n")
 
 
 def test_save_load_round_trip_gives_identical_logits(tiny_model, tmp_path: Path) -> None:

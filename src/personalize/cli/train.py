@@ -20,7 +20,7 @@ def train_cmd(
     out: Path = typer.Option(..., help="Output folder: the best adapter, logs, checkpoint."),
     task: str | None = typer.Option(None),
     num_tokens: int | None = typer.Option(None, help="Soft tokens N."),
-    placement: str | None = typer.Option(None, help="user_start, before_input or system."),
+    placement: str | None = typer.Option(None, help="user_start, before_input, after_input, answer_start or system."),
     settings: str | None = typer.Option(None, help="Adapter settings: inline JSON or a JSON file."),
     config: Path | None = typer.Option(None, help="A full TrainConfig JSON file (other options override it)."),
     model: str | None = typer.Option(None, help="Base model (default smollm2-135m)."),

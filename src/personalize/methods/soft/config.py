@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 
 from personalize.config import JsonConfig
 
-Placement = Literal["user_start", "before_input", "system"]
+Placement = Literal["user_start", "before_input", "after_input", "answer_start", "system"]
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,9 @@ class SoftPrefixConfig(JsonConfig):
         num_tokens: soft tokens N the adapter produces.
         placement: where they sit in the chat-formatted prompt: ``user_start`` (first thing in
             the user turn), ``before_input`` (between the task instruction and the input text,
-            e.g. right before the tweet) or ``system`` (as the system message).
+            e.g. right before the tweet), ``after_input`` (last thing in the user turn),
+            ``answer_start`` (after the generation prompt, where the answer begins: nearest to
+            every answer token) or ``system`` (as the system message).
         encoder: sentence encoder of the history items (frozen, embeddings cached on disk).
         max_items: at most this many history items per user, the most recent ones (``None``: all).
         template: prompt template style of the request (the user turn of ``none``).

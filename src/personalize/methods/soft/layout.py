@@ -15,30 +15,45 @@ from typing import Any
 from personalize.data.tasks import TaskSpec
 from personalize.errors import ConfigError
 from personalize.methods.soft.config import SoftPrefixConfig
-from personalize.prompts import SOFT_SLOT, PromptBuilder, PromptTemplate, get_template
+from personalize.prompts import SOFT_SLOT, PromptBuilder, get_template
 
-# (template, task, input text) -> (system message or None, user message), SOFT_SLOT marking the spot
-Render = Callable[[PromptTemplate, TaskSpec, str], tuple[str | None, str]]
-
-
-def _system(template: PromptTemplate, task: TaskSpec, input_text: str) -> tuple[str | None, str]:
-    return SOFT_SLOT, template.no_context.format(input=input_text)
+# (prompt builder, task, input text) -> the whole chat-formatted prompt, SOFT_SLOT marking the spot
+Render = Callable[[PromptBuilder, TaskSpec, str], str]
 
 
-def _user_start(template: PromptTemplate, task: TaskSpec, input_text: str) -> tuple[str | None, str]:
-    return None, SOFT_SLOT + template.no_context.format(input=input_text)
+def _system(builder: PromptBuilder, task: TaskSpec, input_text: str) -> str:
+    return builder.wrap((SOFT_SLOT, builder.template.no_context.format(input=input_text)))
 
 
-def _before_input(template: PromptTemplate, task: TaskSpec, input_text: str) -> tuple[str | None, str]:
+def _user_start(builder: PromptBuilder, task: TaskSpec, input_text: str) -> str:
+    return builder.wrap((None, SOFT_SLOT + builder.template.no_context.format(input=input_text)))
+
+
+def _before_input(builder: PromptBuilder, task: TaskSpec, input_text: str) -> str:
     # right before the input text (e.g. the tweet), after the task instruction; an input without
     # the task's marker has no such spot and gets the tokens first in the user turn
     if task.query_marker and task.query_marker in input_text:
         marked = input_text.replace(task.query_marker, task.query_marker + SOFT_SLOT, 1)
-        return None, template.no_context.format(input=marked)
-    return _user_start(template, task, input_text)
+        return builder.wrap((None, builder.template.no_context.format(input=marked)))
+    return _user_start(builder, task, input_text)
 
 
-PLACEMENTS: dict[str, Render] = {"user_start": _user_start, "before_input": _before_input, "system": _system}
+def _after_input(builder: PromptBuilder, task: TaskSpec, input_text: str) -> str:
+    return builder.wrap((None, builder.template.no_context.format(input=input_text) + SOFT_SLOT))
+
+
+def _answer_start(builder: PromptBuilder, task: TaskSpec, input_text: str) -> str:
+    # the nearest spot to every answer token: after the generation prompt, where the answer begins
+    return builder.wrap((None, builder.template.no_context.format(input=input_text))) + SOFT_SLOT
+
+
+PLACEMENTS: dict[str, Render] = {
+    "user_start": _user_start,
+    "before_input": _before_input,
+    "after_input": _after_input,
+    "answer_start": _answer_start,
+    "system": _system,
+}
 
 
 class SoftPromptLayout:
@@ -53,7 +68,7 @@ class SoftPromptLayout:
 
     def split(self, input_text: str) -> tuple[list[int], list[int]]:
         """``(prefix ids, suffix ids)``: the chat-formatted prompt before and after the soft tokens."""
-        text = self.builder.wrap(self.render(self.builder.template, self.task, input_text))
+        text = self.render(self.builder, self.task, input_text)
         left, right = text.split(SOFT_SLOT, 1)
         # BPE tokenizers attach a space to the word after it ("it: hello" -> "it", ":", " hello"):
         # split after "it: " the space would become a token of its own and "hello" lose its
