@@ -75,10 +75,13 @@ def rivals(example, style: UserStyle, tokenize) -> dict[str, list[tuple[int, int
 
 
 @torch.no_grad()
-def next_token_logprobs(model, dataset, examples, layout, features, targets, batch_size: int = 16) -> list[torch.Tensor]:
+def next_token_logprobs(model, dataset, examples, layout, features, targets, batch_size: int = 16,
+                        attention: bool = False) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Per example ``[len(target), vocab]``: log-probabilities of the token at each answer
-    position, the gold answer fed before it."""
-    out = []
+    position, the gold answer fed before it; with ``attention`` also ``[len(target), layers]``: the
+    attention mass (mean over heads) that the position predicting each answer token puts on the
+    soft tokens, per layer (the base model must run eager attention)."""
+    out, masses = [], []
     for first in range(0, len(examples), batch_size):
         chunk = examples[first : first + batch_size]
         splits = [layout.split(e.input) for e in chunk]
@@ -89,14 +92,17 @@ def next_token_logprobs(model, dataset, examples, layout, features, targets, bat
             batch = model.embed([s[0] for s in splits], [s[1] for s in splits], features(profiles, queries), tgt,
                                 padding_side="right")
             with model.active(batch.memory):
-                logits = model.base(inputs_embeds=batch.inputs_embeds, attention_mask=batch.attention_mask,
-                                    position_ids=batch.position_ids, use_cache=False).logits
+                result = model.base(inputs_embeds=batch.inputs_embeds, attention_mask=batch.attention_mask,
+                                    position_ids=batch.position_ids, use_cache=False, output_attentions=attention)
         for row, n_prompt in enumerate(batch.prompt_tokens):
             # position p predicts token p + 1: the answer's token j at n_prompt + j; the prompt's
             # positions need no softmax over the vocabulary
-            answer = logits[row, n_prompt - 1 : n_prompt - 1 + len(tgt[row])]
-            out.append(torch.log_softmax(answer.float(), dim=-1))
-    return out
+            answer = slice(n_prompt - 1, n_prompt - 1 + len(tgt[row]))
+            out.append(torch.log_softmax(result.logits[row, answer].float(), dim=-1))
+            if attention:  # right padding: the soft tokens right after the row's prefix
+                soft = slice(len(splits[row][0]), len(splits[row][0]) + model.config.num_tokens)
+                masses.append(torch.stack([a[row, :, answer, soft].float().sum(-1).mean(0) for a in result.attentions], -1))
+    return out, masses
 
 
 def main() -> None:
@@ -106,6 +112,8 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--limit", type=int, default=None, help="a seeded sample of this many examples, spread over users")
     parser.add_argument("--seed", type=int, default=0, help="the sample and the derangement for another user's history")
+    parser.add_argument("--attention", action="store_true",
+                        help="also the attention mass each decision position puts on the soft tokens (eager attention, slower)")
     args = parser.parse_args()
     torch.manual_seed(0)
     dataset = load_dataset(args.data, args.split).limit(args.limit, seed=args.seed)
@@ -117,6 +125,8 @@ def main() -> None:
         if name not in base_cache:
             base_cache[name] = load_base_model(name, dtype="fp32", device="cpu")
         loaded = base_cache[name]
+        if args.attention:
+            loaded.model.set_attn_implementation("eager")  # sdpa does not return attention weights
         model = PersonalizedModel.from_pretrained(loaded.model, directory, base_name=name).eval()
         layout = ADAPTERS.get(saved["method"]).layout(loaded.tokenizer, dataset.task, model.config)
         features = make_feature_builder(saved["method"], model.config, dataset.task)
@@ -136,10 +146,11 @@ def main() -> None:
             decisions[e.id] = (style.case, rivals(e, style, tokenize))
         targets = {e.id: tokenize(e.output) + [loaded.tokenizer.eos_token_id] for e in examples}
         moved = {e.id: e for e in other_dataset.examples}  # the same examples, another user's history
-        sides = {"own": next_token_logprobs(model, dataset, examples, layout, features, targets),
-                 "other": next_token_logprobs(model, other_dataset, [moved[e.id] for e in examples], layout,
-                                              features, targets)}
+        own, own_mass = next_token_logprobs(model, dataset, examples, layout, features, targets, attention=args.attention)
+        other, _ = next_token_logprobs(model, other_dataset, [moved[e.id] for e in examples], layout, features, targets)
+        sides = {"own": own, "other": other}
         rows: dict[tuple[str, str, str], list[tuple[float, float]]] = defaultdict(list)
+        reach: dict[tuple[str, str], list[torch.Tensor]] = defaultdict(list)  # attention on the soft tokens, [layers]
         for index, e in enumerate(examples):
             case, found = decisions[e.id]
             gold = targets[e.id]
@@ -149,6 +160,11 @@ def main() -> None:
                     margin = min(float(lp[at, gold[at]] - lp[at, rival]) for at, rival in parts)
                     for group in (case, "all"):
                         rows[(attribute, group, side)].append((float(margin > 0), margin))
+                if own_mass:
+                    for group in (case, "all"):
+                        reach[(attribute, group)].append(own_mass[index][min(at for at, _ in parts)])
+            if own_mass:
+                reach[("every answer token", "all")].extend(own_mass[index])
         print(f"\n{directory}: {len(examples)} {args.split} examples of {len({e.owner for e in examples})} users"
               + (f" ({skipped} not rewritable, skipped)" if skipped else ""))
         print("| attribute | users | n | decided, own | decided, other | margin own (nats) | margin other |")
@@ -161,6 +177,14 @@ def main() -> None:
                 o, t = np.array(own), np.array(other)
                 print(f"| {attribute} | {group} | {len(o)} | {o[:, 0].mean():.2f} | {t[:, 0].mean():.2f} "
                       f"| {o[:, 1].mean():+.2f} | {t[:, 1].mean():+.2f} |", flush=True)
+        if reach:
+            print("\nattention on the soft tokens at the decision position (own history; mean over heads):")
+            print("| attribute | users | n | mean over layers | largest layer (its index) | per layer |")
+            print("|---|---|---:|---:|---:|---|")
+            for (attribute, group), found in reach.items():
+                per_layer = torch.stack(found).mean(0)  # [layers]
+                print(f"| {attribute} | {group} | {len(found)} | {per_layer.mean():.3f} | {per_layer.max():.3f} "
+                      f"({int(per_layer.argmax())}) | {' '.join(f'{v:.2f}' for v in per_layer.tolist())} |")
 
 
 if __name__ == "__main__":

@@ -19,8 +19,10 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from personalize.data.loading import parse_synthetic_options
 from personalize.data.synthetic import load_synthetic, style_of, user_styles
 from personalize.data.tasks import get_task
+from personalize.errors import ConfigError
 from personalize.evaluation.gains import paired_gain
 from personalize.metrics import per_example_scores, read_lamp_outputs
 
@@ -95,12 +97,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--data", default="", help="changes to the data options, e.g. n_users=480")
     args = parser.parse_args()
-    data = dict(DATA)
-    for option in filter(None, args.data.split(",")):
-        key, _, value = option.partition("=")
-        if key not in data:
-            parser.error(f"--data: unknown option {key!r} (known: {', '.join(data)})")
-        data[key] = type(data[key])(value)
+    try:
+        data = {**DATA, **parse_synthetic_options(args.data, "--data")}
+    except ConfigError as error:
+        parser.error(str(error))
     test = load_synthetic("synthetic-style", split="test", **data).examples
     golds = {e.id: e.output for e in test}
     owner = {e.id: e.owner for e in test}

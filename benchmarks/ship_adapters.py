@@ -79,7 +79,7 @@ def style_scores(run: Path) -> list[str]:
     held-out test users with their own history (``own/``) and another user's (``other/``)."""
     import levers_table  # beside this script
 
-    from personalize.data.loading import load_dataset
+    from personalize.data.loading import load_dataset, parse_synthetic_options
     from personalize.data.synthetic import user_styles
 
     data = json.loads((run / "own" / "results.json").read_text())["data"].removeprefix("synthetic:")
@@ -88,7 +88,7 @@ def style_scores(run: Path) -> list[str]:
     scored = [json.loads(line)["id"] for line in (run / "own" / "details.jsonl").read_text().splitlines()]
     r = levers_table.row(run, golds, owner)
     assert r is not None and r["own"] and r["other"] and r["own_minus_other"]
-    options = dict(option.partition("=")[::2] for option in data.partition(":")[2].split(","))
+    options = parse_synthetic_options(data.partition(":")[2], data)
     names = {"signoff": "sign-off", "rouge-1": "ROUGE-1"}
 
     def both(key: str) -> str:
@@ -100,7 +100,7 @@ def style_scores(run: Path) -> list[str]:
     degenerate = ("no degenerate answer" if not r["own"]["degenerate"]
                   else f"degenerate answers {r['own']['degenerate']:.2f} of the outputs")
     by_case = levers_table.by_letter_case(run, golds, {e.id: e.user_id for e in test},
-                                          user_styles(int(options["n_users"]), seed=int(options["seed"])))
+                                          user_styles(int(options["n_users"]), seed=int(options.get("seed", 0))))
     return [f"On {len(scored)} examples of the {len({owner[i] for i in scored})} held-out test users (plain greedy; "
             f"`bash benchmarks/style_recipe.sh {run.parent} {run.name}`, then `python benchmarks/levers_table.py "
             f"{run.parent} --data n_users={options['n_users']}`), with each user's own history / another user's: "

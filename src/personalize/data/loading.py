@@ -92,7 +92,7 @@ def _load_any(source: str | Path, split: str, task: str | None, **kw: Any) -> Pe
     if name.lower() in (n.lower() for n in synthetic_task_names()):
         if task is not None and get_task(task).name.lower() != name.lower():
             raise ConfigError(f"source {text!r} and task {task!r} disagree")
-        params = {**_parse_options(options, text), **kw}
+        params = {**parse_synthetic_options(options, text), **kw}
         seed = int(params.pop("seed", 0))
         return load_synthetic(name, split, seed=seed, **params)
 
@@ -137,7 +137,9 @@ def _looks_like_lamp(name: str) -> bool:
     return name.lower().replace("_", "-").startswith("lamp")
 
 
-def _parse_options(options: str, source: str) -> dict[str, int | str]:
+def parse_synthetic_options(options: str, source: str) -> dict[str, int | str]:
+    """``"n_users=480,split_by=user"`` -> ``{"n_users": 480, "split_by": "user"}``, checked: an
+    unknown key or a size that is not an integer is a :class:`ConfigError` naming ``source``."""
     params: dict[str, int | str] = {}
     for part in filter(None, (p.strip() for p in options.split(","))):
         key, sep, value = part.partition("=")
