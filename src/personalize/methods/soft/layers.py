@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from personalize.methods.soft.config import check_whitening
+from personalize.methods.soft.config import WHITEN_COMPONENTS
 
 
 class NormMatch(nn.Module):
@@ -134,8 +134,8 @@ class Whiten(nn.Module):
 def input_normalizer(input_norm: str, dim: int, whiten_components: int | None) -> tuple[nn.Module | None, int]:
     """The layer an adapter's input ``[..., dim]`` goes through first (``input_norm``: ``none``,
     ``standardize``, ``whiten``) and the size it comes out at: ``(None, dim)`` for ``none``."""
-    if input_norm == "whiten":
-        components = check_whitening(input_norm, whiten_components)
+    if input_norm == "whiten":  # the config checked the setting when it was built
+        components = whiten_components or WHITEN_COMPONENTS
         return Whiten(dim, components), components
     return (RunningStandardize(dim) if input_norm == "standardize" else None), dim
 
