@@ -181,7 +181,9 @@ def main() -> None:
             print("\nattention on the soft tokens at the decision position (own history; mean over heads):")
             print("| attribute | users | n | mean over layers | largest layer (its index) | per layer |")
             print("|---|---|---:|---:|---:|---|")
-            for (attribute, group), found in reach.items():
+            order = [(a, g) for a in STYLE_ATTRIBUTES for g in ("all", *STYLE_VALUES["case"])] + [("every answer token", "all")]
+            for attribute, group in (key for key in order if key in reach):
+                found = reach[(attribute, group)]
                 per_layer = torch.stack(found).mean(0)  # [layers]
                 print(f"| {attribute} | {group} | {len(found)} | {per_layer.mean():.3f} | {per_layer.max():.3f} "
                       f"({int(per_layer.argmax())}) | {' '.join(f'{v:.2f}' for v in per_layer.tolist())} |")
