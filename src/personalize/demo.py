@@ -8,9 +8,9 @@ by reading that user's history. The demo
    dev loss with the user's own history and with another user's: training at work, the
    personalization gap opening;
 2. runs ``none``, ``text`` (4 history items in the prompt) and the adapters shipped in
-   ``adapters/`` (E2P-1 and PERSOMA-4, each with a shared LoRA and its input whitened, and
-   their control, the same LoRA with a 1-token soft prompt, trained 12 epochs on this data's
-   training users, groups of 4 of them answering the same sentences (``shared_inputs=4``), by
+   ``adapters/`` (E2P-1 and PERSOMA-4, each with a shared LoRA and its input whitened, E2P-1
+   also steering the model's hidden states, and their control, the same LoRA with a 1-token soft
+   prompt, trained 6 to 12 epochs on this data's training users, groups of 4 of them answering the same sentences (``shared_inputs=4``), by
    ``configs/train/synthetic-style-*.json``, see their READMEs)
    on the same held-out users, each history-reading row again with other users' histories,
    and prints the quality, the two gains (task adaptation and personalization, user-level
@@ -67,9 +67,11 @@ def demo_config(quick: bool = False) -> dict[str, Any]:
             {"name": "text-k4", "method": "text", "settings": {"retriever": "recency", "k": 4, "template": "system"}},
             # E2P with a shared rank-8 LoRA: the LoRA learns the task (shared by all users), so the
             # soft token only has to carry the user; its control is the same LoRA with a soft prompt.
-            # All three trained 12 epochs on this data's training users, groups of 4 answering the same
-            # sentences so that only the user tells their answers apart (configs/train/synthetic-style-*.json).
-            # E2P's user vector is whitened (input_norm whiten): standardised, case stopped at 0.92.
+            # Trained on this data's training users, groups of 4 answering the same sentences so that
+            # only the user tells their answers apart (configs/train/synthetic-style-*.json).
+            # E2P's user vector is whitened (input_norm whiten: standardised, case stopped at 0.92) and
+            # also steers the model after layers 10 and 20 (steer_layers): through the soft token
+            # alone, the upper-case users' spelling stayed at chance.
             {"name": "e2p-1-lora", "method": "e2p", "adapter": shipped_adapter("synthetic-style-e2p-1-lora8"),
              "control": "control-prompt-1-lora"},
             # PERSOMA-4 with the same recipe and budget, its MLP adapter (width 1024), its items whitened
@@ -92,7 +94,7 @@ def demo_training(quick: bool = False) -> dict[str, Any]:
             # whitening needs more training users than components: the quick run's 64 examples come
             # from 64 users, so it keeps 32 of the shipped 128
             "adapter": {"num_tokens": 1, "encoder": ENCODER, "lora_rank": 8, "input_norm": "whiten",
-                        "whiten_components": 32 if quick else 128},
+                        "whiten_components": 32 if quick else 128, "steer_layers": [10, 20]},
             "epochs": 1, "lr": 3e-3, "batch_size": 8, "max_train_examples": 64 if quick else 192,
             "dev_limit": 32, "dev_eval": False, "patience": 10, "warmup_ratio": 0.05}
 

@@ -11,7 +11,15 @@ import torch
 from personalize.methods.soft.adapter import SoftMethodKind, SoftTokenAdapter
 from personalize.methods.soft.config import SoftPrefixConfig, check_whitening
 from personalize.methods.soft.features import ItemEmbeddings, UserFeatures
-from personalize.methods.soft.layers import MLPAdapter, PerceiverResampler, Whiten, input_normalizer, zero_user_weights
+from personalize.methods.soft.layers import (
+    MLPAdapter,
+    PerceiverResampler,
+    Whiten,
+    input_normalizer,
+    masked_mean,
+    zero_user_weights,
+)
+from personalize.methods.soft.steer import UserSteering, check_steer_layers
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,9 @@ class PersomaConfig(SoftPrefixConfig):
             probability (a user keeps at least one): every step sees a random subset of the
             history, so the adapter has to read habits that any subset shows rather than the
             items that pick out one training user. Inference always reads every item.
+        steer_layers: decoder layers (0-based) after which a vector computed from the mean of the
+            user's (normalised) items (an MLP of width ``dim``) is added to the hidden state of every position, beside the
+            soft tokens (:mod:`personalize.methods.soft.steer`); zero at step 0.
     """
 
     has_user_projection: ClassVar[bool] = True
@@ -47,6 +58,7 @@ class PersomaConfig(SoftPrefixConfig):
     input_norm: Literal["none", "standardize", "whiten"] = "none"
     whiten_components: int | None = None
     item_dropout: float = 0.0
+    steer_layers: tuple[int, ...] | list[int] = ()
 
     def __post_init__(self) -> None:
         from personalize.validation import check_float
@@ -54,6 +66,7 @@ class PersomaConfig(SoftPrefixConfig):
         super().__post_init__()
         check_float("adapter setting item_dropout", self.item_dropout, minimum=0, maximum=1, exclusive_maximum=True)
         check_whitening(self.input_norm, self.whiten_components)
+        check_steer_layers(self.steer_layers)
 
 
 class PersomaAdapter(SoftTokenAdapter):
@@ -68,6 +81,8 @@ class PersomaAdapter(SoftTokenAdapter):
             self.resampler = MLPAdapter(encoder_dim, config.dim, hidden_size, config.num_tokens)
         if config.user_init == "zero":
             zero_user_weights(self.resampler.output if config.resampler == "perceiver" else self.resampler.head)
+        self.steer = (UserSteering(encoder_dim, config.dim, hidden_size, config.steer_layers)
+                      if config.steer_layers else None)
 
     def user_projection(self) -> torch.nn.Linear | None:
         # the Perceiver's output layer maps each latent alike (one bias for all N tokens)
@@ -78,6 +93,11 @@ class PersomaAdapter(SoftTokenAdapter):
             features = training_features()
             assert features.items is not None and features.item_mask is not None
             self.standardize.fit(features.items[features.item_mask.bool()])
+
+    def steering_input(self, features: UserFeatures) -> torch.Tensor:
+        assert features.items is not None and features.item_mask is not None, "PERSOMA needs per-item embeddings"
+        items = features.items if self.standardize is None else self.standardize(features.items, features.item_mask)
+        return masked_mean(items, features.item_mask)  # every item, as at inference
 
     def raw_tokens(self, features: UserFeatures) -> torch.Tensor:
         assert features.items is not None and features.item_mask is not None, "PERSOMA needs per-item embeddings"

@@ -22,6 +22,7 @@ from personalize.methods.soft.config import SoftPrefixConfig
 from personalize.methods.soft.features import FeatureBuilder, UserFeatures
 from personalize.methods.soft.layers import NormMatch
 from personalize.methods.soft.layout import SoftPromptLayout
+from personalize.methods.soft.steer import UserSteering
 
 
 class SoftTokenAdapter(nn.Module):
@@ -33,6 +34,7 @@ class SoftTokenAdapter(nn.Module):
         self.hidden_size = hidden_size
         self.num_tokens = config.num_tokens
         self.norm = NormMatch(config.num_tokens, embed_norm, enabled=config.norm_match)
+        self.steer: UserSteering | None = None  # a method with ``steer_layers`` builds one
 
     def raw_tokens(self, features: UserFeatures) -> torch.Tensor:
         raise NotImplementedError
@@ -52,10 +54,15 @@ class SoftTokenAdapter(nn.Module):
         tokens. ``None`` where the method has none."""
         return None
 
-    def memory(self, features: UserFeatures) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """A per-batch memory the base model attends to while active (cross-attention methods):
+    def steering_input(self, features: UserFeatures) -> torch.Tensor:
+        """``[B, in_dim]``: what the user steering (``self.steer``) reads, for a method that has one."""
+        raise NotImplementedError
+
+    def memory(self, features: UserFeatures) -> Any:
+        """What the adapter's hooks read while active, per batch: the steering vectors
+        ``[B, len(steer_layers), hidden]`` (``self.steer``), a cross-attention memory
         ``(memory [B, M, hidden], mask [B, M])``, or ``None`` for prefix-only methods."""
-        return None
+        return self.steer(self.steering_input(features)) if self.steer is not None else None
 
     def attach(self, base: nn.Module) -> None:
         """Build the parts that depend on the base model's layout (LoRA, per-layer blocks)."""
@@ -66,6 +73,8 @@ class SoftTokenAdapter(nn.Module):
             targets = self.config.lora_targets
             targets = family_of(base).lora_targets if targets is None else targets
             self.lora = build_lora(base, self.config.lora_rank, self.config.lora_alpha, targets)
+        if self.steer is not None:
+            self.steer.check(base)
 
     def install_hooks(self, base: nn.Module, is_active: Callable[[], bool], current_memory: Callable[[], Any]) -> list[Any]:
         """Register forward hooks on ``base`` that act only while ``is_active()``; returns handles."""
@@ -75,6 +84,8 @@ class SoftTokenAdapter(nn.Module):
             modules = dict(base.named_modules())
             for key, update in lora.items():
                 handles.append(modules[key.replace("__", ".")].register_forward_hook(_lora_hook(update, is_active)))
+        if self.steer is not None:
+            handles += self.steer.install(base, is_active, current_memory)
         return handles
 
 

@@ -1,4 +1,4 @@
-"""E2P's user steering (``steer_layers``): a vector from the user added after chosen decoder layers."""
+"""User steering (``steer_layers`` of E2P and PERSOMA): a vector from the user added after chosen decoder layers."""
 
 from __future__ import annotations
 
@@ -69,3 +69,22 @@ def test_steering_moves_every_position_by_user_and_round_trips(tiny_model, tmp_p
 def test_bad_steer_layers_are_one_line_errors(tiny_model, layers, message) -> None:
     with pytest.raises(ConfigError, match=message):
         _steered(tiny_model, layers).remove_hooks()
+
+
+def test_persoma_steering_reads_the_mean_item_and_starts_as_a_no_op(tiny_model) -> None:
+    from personalize.methods.persoma import PersomaConfig
+
+    torch.manual_seed(0)
+    config = PersomaConfig(num_tokens=2, dim=16, heads=2, resampler="mlp", steer_layers=[1])
+    model = PersonalizedModel.create(tiny_model.model, "persoma", config, base_name=tiny_model.name, encoder_dim=ENC_DIM)
+    try:
+        g = torch.Generator().manual_seed(3)
+        items, mask = torch.randn(2, 4, ENC_DIM, generator=g), torch.ones(2, 4, dtype=torch.long)
+        mask[1, 2:] = 0
+        features = UserFeatures(2, items=items, item_mask=mask)
+        steer = model.adapter.memory(features)
+        assert steer.shape == (2, 1, tiny_model.model.config.hidden_size) and not steer.any()
+        # the padded items of row 1 do not count: its input is the mean of its first two items
+        assert torch.allclose(model.adapter.steering_input(features)[1], items[1, :2].mean(0))
+    finally:
+        model.remove_hooks()
