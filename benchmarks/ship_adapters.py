@@ -43,7 +43,8 @@ def ship(run: Path, target: Path) -> None:
         command += f" --augment {cfg['augment']} --augment-per-user {cfg['augment_per_user']}"
     lines = [f"# {target.name}", "", f"{summary['method']} adapter for {summary['model']['name']} on {summary['task']}, "
              f"{summary['trainable_parameters']:,} trainable parameters (base model frozen).", "",
-             "Trained with (code at git commit " + (summary.get("git") or {}).get("commit", "?")[:12] + "):", "",
+             "Trained with (code at git commit " + (summary.get("git") or {}).get("commit", "?")[:12]
+             + (", with uncommitted changes" if (summary.get("git") or {}).get("dirty") else "") + "):", "",
              "```bash", command, "```", "",
              f"Training: {summary['train_examples']} examples"
              + (f" ({summary['augmented_examples']} of them leave-one-out examples from profiles)"
