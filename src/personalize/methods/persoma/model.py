@@ -44,8 +44,9 @@ class PersomaConfig(SoftPrefixConfig):
             history, so the adapter has to read habits that any subset shows rather than the
             items that pick out one training user. Inference always reads every item.
         steer_layers: decoder layers (0-based) after which a vector computed from the mean of the
-            user's (normalised) items (an MLP of width ``dim``) is added to the hidden state of every position, beside the
-            soft tokens (:mod:`personalize.methods.soft.steer`); zero at step 0.
+            user's (normalised) items by an MLP of width ``dim`` is added to the hidden state of
+            every position, beside the soft tokens (:mod:`personalize.methods.soft.steer`); zero
+            at step 0.
     """
 
     has_user_projection: ClassVar[bool] = True
