@@ -16,7 +16,9 @@ def test_every_shipped_adapter_says_how_it_was_trained() -> None:
         config = json.loads((folder / "adapter_config.json").read_text())
         assert config["base_model"] == "smollm2-135m" and config["hidden_size"] == 576
         assert "personalize train" in (folder / "README.md").read_text()
-        assert (folder / "adapter_model.safetensors").stat().st_size < 20_000_000
+        # adapter weights only, never a base model (~270 MB in bf16): the largest, PERSOMA-4 with
+        # its MLP of width 1024, a LoRA and user steering, is 5.3M float32 parameters (21.5 MB)
+        assert (folder / "adapter_model.safetensors").stat().st_size < 25_000_000
 
 
 @pytest.mark.integration
