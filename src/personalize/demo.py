@@ -8,10 +8,11 @@ by reading that user's history. The demo
    dev loss with the user's own history and with another user's: training at work, the
    personalization gap opening;
 2. runs ``none``, ``text`` (4 history items in the prompt) and the adapters shipped in
-   ``adapters/`` (E2P-1 and PERSOMA-4, each with a shared LoRA and its input whitened, E2P-1
-   also steering the model's hidden states, and their control, the same LoRA with a 1-token soft
-   prompt, trained 6 to 12 epochs on this data's training users, groups of 4 of them answering the same sentences (``shared_inputs=4``), by
-   ``configs/train/synthetic-style-*.json``, see their READMEs)
+   ``adapters/`` (E2P-1 and PERSOMA-4, each with a shared LoRA, its input whitened and user
+   steering of the model's hidden states, and their control, the same LoRA with a 1-token soft
+   prompt, trained 6 to 12 epochs on this data's training users, groups of 4 of them answering
+   the same sentences (``shared_inputs=4``), by ``configs/train/synthetic-style-*.json``, see
+   their READMEs)
    on the same held-out users, each history-reading row again with other users' histories,
    and prints the quality, the two gains (task adaptation and personalization, user-level
    intervals), the style attributes with own vs another user's history, and the costs;

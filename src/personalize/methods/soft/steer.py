@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from personalize.methods.soft.hooks import layer_output_hook
 from personalize.models.llm import decoder_layers
 
 
@@ -56,15 +57,8 @@ class UserSteering(nn.Sequential):
                 for slot, layer in enumerate(self.layers)]
 
 
-def _steer_hook(slot: int, is_active: Callable[[], bool], current_memory: Callable[[], Any]):
-    def hook(module: nn.Module, args: tuple, output: Any) -> Any:
-        steer = current_memory()
-        if not is_active() or steer is None:
-            return output
-        hidden = output[0] if isinstance(output, tuple) else output  # [B, T, hidden]
-        if hidden.shape[0] != steer.shape[0]:
-            raise RuntimeError(f"steering vectors are for {steer.shape[0]} rows, the batch has {hidden.shape[0]}")
-        hidden = hidden + steer[:, slot, None, :].to(hidden.dtype)
-        return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+def _steer_hook(slot: int, is_active: Callable[[], bool], current_memory: Callable[[], Any]) -> Callable[..., Any]:
+    def add(hidden: torch.Tensor, steer: torch.Tensor) -> torch.Tensor:  # [B, T, hidden] + [B, 1, hidden]
+        return hidden + steer[:, slot, None, :].to(hidden.dtype)
 
-    return hook
+    return layer_output_hook(add, lambda steer: steer.shape[0], "steering vectors are", is_active, current_memory)

@@ -24,6 +24,7 @@ from torch import nn
 from personalize.methods.soft.adapter import SoftMethodKind, SoftTokenAdapter
 from personalize.methods.soft.config import SoftPrefixConfig
 from personalize.methods.soft.features import ItemEmbeddings, UserFeatures
+from personalize.methods.soft.hooks import layer_output_hook
 from personalize.methods.soft.layers import PerceiverResampler
 from personalize.models.llm import decoder_layers
 
@@ -119,18 +120,8 @@ def _decoder_layers(base: nn.Module) -> nn.ModuleList:
 
 
 def _block_hook(block: GatedCrossAttentionBlock, is_active: Callable[[], bool], current_memory: Callable[[], Any]):
-    def hook(module: nn.Module, args: tuple, output: Any) -> Any:
-        memory = current_memory()
-        if not is_active() or memory is None:
-            return output
-        hidden = output[0] if isinstance(output, tuple) else output
-        slots, mask = memory
-        if hidden.shape[0] != slots.shape[0]:
-            raise RuntimeError(f"cross-attention memory is for {slots.shape[0]} rows, the batch has {hidden.shape[0]}")
-        hidden = block(hidden, slots, mask)
-        return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
-
-    return hook
+    return layer_output_hook(lambda hidden, memory: block(hidden, *memory), lambda memory: memory[0].shape[0],
+                             "cross-attention memory is", is_active, current_memory)
 
 
 def memory_items(config: XAttnConfig, task: Any, embedder: Callable[[], Any]) -> ItemEmbeddings:
