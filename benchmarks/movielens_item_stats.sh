@@ -12,14 +12,18 @@
 # USER_STATS=1 adds the user's line too (`user_stats=1`: the share of the history liked and the other
 # viewers' like rate of those movies), so that every row, the control included, reads as text all
 # that the bias baseline computes with; the soft token then has to add what those numbers miss.
+# HISTORY=all is the full-history setting (`history=all`: every earlier rating, not the last 10), for
+# the recommender baselines and every run alike (ragprefix..., e2p1-...-full: all items, no cap).
+# TEXT="dense 10" adds the text method's row (its retriever and k; `recency 10` is TALLRec's prompt).
 #   bash benchmarks/movielens_item_stats.sh [OUT=runs/ml-stats] [RUN...]
+#   HISTORY=all TEXT="dense 10" bash benchmarks/movielens_item_stats.sh runs/ml-stats-all ragprefix4mlp-lora8-std-4000
 #   USER_STATS=1 bash benchmarks/movielens_item_stats.sh runs/ml-ustats
 #   python benchmarks/movielens_table.py runs/ml-stats --data ../shared/data/movielens-100k:protocol=users,item_stats=1
 set -euo pipefail
 source "$(dirname "$0")/train_and_score.sh"
 out="${1:-runs/ml-stats}"; shift || true
 pz="${PERSONALIZE:-.venv/bin/personalize}"
-data="${MOVIELENS:-../shared/data/movielens-100k}:protocol=${PROTOCOL:-users},item_stats=1${USER_STATS:+,user_stats=1}"
+data="${MOVIELENS:-../shared/data/movielens-100k}:protocol=${PROTOCOL:-users},item_stats=1${USER_STATS:+,user_stats=1}${HISTORY:+,history=$HISTORY}"
 common=(--epochs 2 --dev-limit 100 --no-dev-eval --patience 10 --lr 3e-3)
 declare -A runs=(
   [e2p1-lora8-std-4000]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --data $data,shots=4000"
@@ -37,6 +41,15 @@ declare -A runs=(
   # the user projection and the LoRA train together, so the user is learnt on a model that
   # already reads the movie's line without being kept from adjusting it
   [e2p1-lora8-std-fromcontrol-open-4000]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --data $data,shots=4000 --init-control ${CONTROL:-adapters/movielens-users-stats-prompt-1-lora8}"
+  # the other two soft methods of the issue, same recipe: gated cross-attention to the items
+  # (standardised per item, a block after every 4th layer, no soft token) and rag-prefix (the 8
+  # history items most similar to the input, by the encoder, through PERSOMA's MLP into 4 tokens)
+  [xattn-lora8-std-4000]="--method xattn --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --data $data,shots=4000 --lr 1e-3"
+  [ragprefix4mlp-lora8-std-4000]="--method rag-prefix --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"input_norm\":\"standardize\",\"retrieve_k\":8} --data $data,shots=4000"
+  # E2P-1's user vector the mean of every history item (no cap of 64): the full-history setting
+  [e2p1-lora8-std-full-4000]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\",\"max_items\":null} --data $data,shots=4000"
+  # user steering (the synthetic recipe's lever): the user's vector also added after layers 10 and 20
+  [e2p1-lora8-std-steer-4000]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\",\"steer_layers\":[10,20]} --data $data,shots=4000"
   [persoma4mlp-lora8-std-4000]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"input_norm\":\"standardize\"} --data $data,shots=4000"
 )
 order=(e2p1-lora8-std-4000 prompt1-lora8-4000)
@@ -45,6 +58,10 @@ eval_args=(--data "$data" --split test --mode score)
 for m in ${BASELINES:-none like-rate like-rate-item bias}; do
   [ -f "$out/$m/own/results.json" ] || $pz eval --method "$m" "${eval_args[@]}" --out "$out/$m/own"
 done
+if [ -n "${TEXT:-}" ]; then
+  read -r retriever k <<<"$TEXT"
+  score_sides "$out/text-$retriever-k$k" "own other" --method text --retriever "$retriever" --k "$k" "${eval_args[@]}"
+fi
 for name in "${order[@]}"; do
   # shellcheck disable=SC2086  # a run's own options are split into words on purpose
   train_and_score "$out/$name" "${eval_args[@]}" -- "${common[@]}" ${runs[$name]}

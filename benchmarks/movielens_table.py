@@ -67,8 +67,9 @@ def main() -> None:
         log = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.exists() else []
         other = probabilities(path / "other")
         # a soft run's same-size control: listed above, else the prompt run on as many records
+        reads_user = name.startswith(("e2p", "persoma", "xattn", "ragprefix"))
         control = CONTROLS.get(name) or (f"prompt1-lora8-{name.rsplit('-', 1)[1]}"
-                                         if name.startswith(("e2p", "persoma")) and name.rsplit("-", 1)[-1].isdigit() else None)
+                                         if reads_user and name.rsplit("-", 1)[-1].isdigit() else None)
         rows.append({
             "run": name, "auc": results["metrics"]["auc"], "user_auc": results["metrics"]["user-auc"],
             "context_tokens": results["mean_context_tokens"], "prompt_tokens": results["mean_prompt_tokens"],

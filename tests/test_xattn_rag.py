@@ -35,9 +35,9 @@ def _items(batch: int, n: int, seed: int) -> UserFeatures:
     return UserFeatures(batch, items=torch.randn(batch, n, ENC_DIM, generator=g), item_mask=mask)
 
 
-@pytest.mark.parametrize("slots", [None, 3])
-def test_fresh_xattn_is_an_exact_no_op(tiny_model, slots) -> None:
-    model = _xattn(tiny_model, memory_slots=slots)
+@pytest.mark.parametrize(("slots", "input_norm"), [(None, "none"), (3, "none"), (None, "standardize")])
+def test_fresh_xattn_is_an_exact_no_op(tiny_model, slots, input_norm) -> None:
+    model = _xattn(tiny_model, memory_slots=slots, input_norm=input_norm)
     try:
         assert len(model.adapter.blocks) == tiny_model.model.config.num_hidden_layers
         ids = torch.tensor([[5, 6, 7, 8], [2, 2, 9, 10]])
@@ -91,6 +91,28 @@ def test_xattn_trains_saves_and_evaluates(tiny_model, fake_encoder, tmp_path: Pa
     gen = evaluate(make_method("xattn", {"adapter": str(tmp_path / "x")}), ds, model=tiny_model,
                    options=EvalOptions(mode="generate", batch_size=3, decoding={"max_new_tokens": 4}), show_progress=False)
     assert gen["n_examples"] == len(ds)
+
+
+def test_xattn_standardized_items_keep_their_statistics(tiny_model, fake_encoder, tmp_path: Path) -> None:
+    """``input_norm: standardize`` learns the items' statistics in training and the saved adapter
+    carries them: the reloaded memory equals the trained one."""
+    from personalize.training import TrainConfig, train
+
+    cfg = TrainConfig(method="xattn", data="synthetic-pref:n_users=3,examples_per_user=2", epochs=1, batch_size=4,
+                      adapter={"every_k_layers": 1, "heads": 2, "input_norm": "standardize"}, eval={"batch_size": 4})
+    train(cfg, tmp_path / "x", loaded_model=tiny_model, show_progress=False)
+    loaded = PersonalizedModel.from_pretrained(tiny_model.model, tmp_path / "x", base_name=tiny_model.name)
+    try:
+        standardize = loaded.adapter.standardize
+        assert standardize.count > 0 and not torch.equal(standardize.mean, torch.zeros_like(standardize.mean))
+        items = _items(2, 4, 4)
+        items = UserFeatures(2, items=items.items[..., : standardize.mean.shape[0]], item_mask=items.item_mask)
+        loaded.adapter.eval()
+        slots, _ = loaded.adapter.memory(items)
+        centred = (items.items - standardize.mean) / (standardize.var + standardize.eps).sqrt()
+        assert torch.allclose(slots[:, 1:], loaded.adapter.memory_proj(centred * items.item_mask[..., None]), atol=1e-5)
+    finally:
+        loaded.remove_hooks()
 
 
 def test_label_scoring_with_memory_matches_per_label_forwards(tiny_model) -> None:

@@ -16,16 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
 
 from personalize.methods.soft.adapter import SoftMethodKind, SoftTokenAdapter
-from personalize.methods.soft.config import SoftPrefixConfig
+from personalize.methods.soft.config import SoftPrefixConfig, check_whitening
 from personalize.methods.soft.features import ItemEmbeddings, UserFeatures
 from personalize.methods.soft.hooks import layer_output_hook
-from personalize.methods.soft.layers import PerceiverResampler
+from personalize.methods.soft.layers import PerceiverResampler, Whiten, input_normalizer
 from personalize.models.llm import decoder_layers
 
 
@@ -39,6 +39,12 @@ class XAttnConfig(SoftPrefixConfig):
             the items to this many slots.
         heads: cross-attention heads.
         ff_mult: width of the block's feed-forward, in multiples of the hidden size.
+        input_norm: ``none``, ``standardize`` or ``whiten``: each item embedding centred and
+            scaled by the training items' statistics (or whitened) before the memory projection,
+            as PERSOMA's setting of the same name. Item vectors of one encoder share most of their
+            values, and the LayerNorm after the projection does not remove what they share, so
+            without it every memory slot looks alike to the cross-attention.
+        whiten_components: the whitened item vector's size (``input_norm: whiten`` only; default 128).
     """
 
     num_tokens: int = 0
@@ -47,6 +53,12 @@ class XAttnConfig(SoftPrefixConfig):
     memory_slots: int | None = None
     heads: int = 4
     ff_mult: int = 2
+    input_norm: Literal["none", "standardize", "whiten"] = "none"
+    whiten_components: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_whitening(self.input_norm, self.whiten_components)
 
 
 class GatedCrossAttentionBlock(nn.Module):
@@ -74,6 +86,7 @@ class XAttnAdapter(SoftTokenAdapter):
 
     def __init__(self, config: XAttnConfig, hidden_size: int, encoder_dim: int, embed_norm: float) -> None:
         super().__init__(config, hidden_size, embed_norm)
+        self.standardize, encoder_dim = input_normalizer(config.input_norm, encoder_dim, config.whiten_components)
         if config.memory_slots:
             self.memory_proj: nn.Module = PerceiverResampler(encoder_dim, min(hidden_size, 256), hidden_size, config.memory_slots)
         else:
@@ -92,13 +105,22 @@ class XAttnAdapter(SoftTokenAdapter):
     def raw_tokens(self, features: UserFeatures) -> torch.Tensor:
         return self.null_slot.new_zeros(features.batch_size, 0, self.hidden_size)
 
+    def fit_inputs(self, training_features: Callable[[], UserFeatures]) -> None:
+        if isinstance(self.standardize, Whiten):
+            features = training_features()
+            assert features.items is not None and features.item_mask is not None
+            self.standardize.fit(features.items[features.item_mask.bool()])
+
     def memory(self, features: UserFeatures) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(slots [B, 1 + M, hidden], mask [B, 1 + M])``: the null slot, then the user's items
+        (or the Perceiver's ``memory_slots``)."""
         assert features.items is not None and features.item_mask is not None, "xattn needs per-item embeddings"
+        items = features.items if self.standardize is None else self.standardize(features.items, features.item_mask)
         if self.config.memory_slots:
-            slots = self.memory_proj(features.items, features.item_mask)
+            slots = self.memory_proj(items, features.item_mask)
             mask = torch.ones(slots.shape[:2], dtype=torch.long, device=slots.device)
         else:
-            slots, mask = self.memory_proj(features.items), features.item_mask
+            slots, mask = self.memory_proj(items), features.item_mask
         batch = slots.shape[0]
         slots = torch.cat([self.null_slot.expand(batch, -1, -1), slots], dim=1)
         mask = torch.cat([mask.new_ones(batch, 1), mask], dim=1)
