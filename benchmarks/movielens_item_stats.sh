@@ -46,7 +46,9 @@ declare -A runs=(
   # history items most similar to the input, by the encoder, through PERSOMA's MLP into 4 tokens)
   [xattn-lora8-std-4000]="--method xattn --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --data $data,shots=4000 --lr 1e-3"
   [ragprefix4mlp-lora8-std-4000]="--method rag-prefix --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"input_norm\":\"standardize\",\"retrieve_k\":8} --data $data,shots=4000"
-  # E2P-1's user vector the mean of every history item (no cap of 64): the full-history setting
+  # the full-history setting (with HISTORY=all): every history item, no cap of 64, in xattn's
+  # memory (one slot per item, hundreds for some users) and in E2P-1's mean
+  [xattn-lora8-std-full-4000]="--method xattn --settings {\"lora_rank\":8,\"input_norm\":\"standardize\",\"max_items\":null} --data $data,shots=4000 --lr 1e-3"
   [e2p1-lora8-std-full-4000]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\",\"max_items\":null} --data $data,shots=4000"
   # user steering (the synthetic recipe's lever): the user's vector also added after layers 10 and 20
   [e2p1-lora8-std-steer-4000]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\",\"steer_layers\":[10,20]} --data $data,shots=4000"
