@@ -580,3 +580,5 @@ def test_e2p_user_dropout_gives_dropped_rows_the_mean_user_in_training_only(tiny
     assert E2PConfig.from_dict(config.to_dict(), source="test") == config
     with pytest.raises(ConfigError, match="user_dropout"):
         E2PConfig(user_dropout=1.0)
+    with pytest.raises(ConfigError, match="cannot be combined"):  # the steering would still read the user
+        E2PConfig(user_dropout=0.25, steer_layers=[10])

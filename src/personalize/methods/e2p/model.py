@@ -60,6 +60,13 @@ class E2PConfig(SoftPrefixConfig):
         check_float("adapter setting user_dropout", self.user_dropout, minimum=0, maximum=1, exclusive_maximum=True)
         check_whitening(self.input_norm, self.whiten_components)
         check_steer_layers(self.steer_layers)
+        if self.user_dropout and self.steer_layers:
+            # dropping the user from the soft tokens while the steering still reads it would teach
+            # nothing of what user_dropout is for (answers from the rest of the prompt)
+            from personalize.errors import ConfigError
+
+            raise ConfigError("adapter settings user_dropout and steer_layers cannot be combined: "
+                              "user_dropout drops the user from the soft tokens only")
 
 
 class E2PAdapter(SoftTokenAdapter):
