@@ -8,9 +8,9 @@ Every interval is a user-level bootstrap 95% (:func:`personalize.evaluation.gain
 TALLRec's test split holds 1,000 records of only 16 users, so the intervals are wide.
 
 What a row has learnt of the user, beside AUC: the Spearman correlation of its P("Yes") with the
-share of liked movies among the record's 10 history movies (the like-rate rule, printed below the
-table). A row that reads the user's taste from the history tracks it; a row that does not stays
-near 0 (and so does any row with another user's history).
+share of liked movies among the record's history movies, the last 10 or all of them with
+`history=all` (the like-rate rule, printed below the table). A row that reads the user's taste
+from the history tracks it; a row that does not stays near 0 (and so does any row with another user's history).
 
     python benchmarks/movielens_table.py runs/ml-llm [--data ../shared/data/movielens-100k:protocol=tallrec]
 """
@@ -100,7 +100,7 @@ def main() -> None:
     print(f"\n{len(ids)} test records of {len(set(users))} users; intervals: user-level bootstrap 95%.")
     rule = compute_metrics(dataset.task, {e.id: "Yes" if like_rate[e.id] > 0.5 else "No" for e in test},
                            {e.id: e.output for e in test}, probabilities=like_rate, owners={e.id: e.owner for e in test})
-    print(f"The like-rate rule (share of liked among the 10 history movies): AUC {rule['auc']:.3f}, "
+    print(f"The like-rate rule (share of liked among the history movies): AUC {rule['auc']:.3f}, "
           f"per-user AUC {rule['user-auc']:.3f}.")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
