@@ -8,6 +8,7 @@
 # seeded sample spread over the users (--limit), with each user's own history and with another
 # user's; the baselines and `none` on the same 2,000 records.
 #   bash benchmarks/movielens_rating.sh [OUT=runs/ml-rating] [RUN...]
+#   bash benchmarks/movielens_rating.sh runs/ml-rating e2p1-lora8-std-2000 persoma4mlp-lora8-std-2000 prompt1-lora8-2000
 # prints MAE / RMSE per row and, for E2P, own − other, − bias and − control (prompt1-lora8 on as many
 # records) in MAE with user-level intervals.
 set -euo pipefail
@@ -23,6 +24,9 @@ declare -A runs=(
   # a quarter of the records (500 steps), when there are minutes, not half an hour
   [e2p1-lora8-std-2000]="--method e2p --num-tokens 1 --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --data $data,shots=2000"
   [prompt1-lora8-8000]="--method prompt --num-tokens 1 --settings {\"lora_rank\":8}"
+  [prompt1-lora8-2000]="--method prompt --num-tokens 1 --settings {\"lora_rank\":8} --data $data,shots=2000"
+  # the other soft method on the same 2,000 records: PERSOMA-4 (MLP) over the standardised items
+  [persoma4mlp-lora8-std-2000]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"input_norm\":\"standardize\"} --data $data,shots=2000"
 )
 order=(e2p1-lora8-std-8000)  # `-` alone: the baselines and the table only
 [ $# -gt 0 ] && order=("$@"); [ "${order[*]}" = - ] && order=()
