@@ -10,7 +10,8 @@ TALLRec's test split holds 1,000 records of only 16 users, so the intervals are 
 What a row has learnt of the user, beside AUC: the Spearman correlation of its P("Yes") with the
 share of liked movies among the record's history movies, the last 10 or all of them with
 `history=all` (the like-rate rule, printed below the table). A row that reads the user's taste
-from the history tracks it; a row that does not stays near 0 (and so does any row with another user's history).
+from the history tracks it; a row that does not stays near 0 (and so does any row with another
+user's history).
 
     python benchmarks/movielens_table.py runs/ml-llm [--data ../shared/data/movielens-100k:protocol=tallrec]
 """
