@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 
 import torch
 
+from personalize.errors import ConfigError
 from personalize.methods.soft.adapter import SoftMethodKind, SoftTokenAdapter
 from personalize.methods.soft.config import SoftPrefixConfig, check_whitening
 from personalize.methods.soft.features import JoinedText, MeanVector, UserFeatures
@@ -63,8 +64,6 @@ class E2PConfig(SoftPrefixConfig):
         if self.user_dropout and self.steer_layers:
             # dropping the user from the soft tokens while the steering still reads it would teach
             # nothing of what user_dropout is for (answers from the rest of the prompt)
-            from personalize.errors import ConfigError
-
             raise ConfigError("adapter settings user_dropout and steer_layers cannot be combined: "
                               "user_dropout drops the user from the soft tokens only")
 
