@@ -1,9 +1,9 @@
 """What does retrieval by the input pick from a MovieLens user's full history?
 
 rag-prefix and the text method's dense retriever choose the history items most similar to the
-current input. On `movielens-like` that input is TALLRec's instruction and the target's title
-(with `item_stats=1`, the movie's line too), so the question is whether the chosen items say more
-about the target than the last 10 ratings or the whole history do. For every test record of
+current input's query part (``task.query_text``: on `movielens-like` the target's quoted title and,
+with `item_stats=1`, the movie's line, without TALLRec's instruction), so the question is whether
+the chosen items say more about the target than the last 10 ratings or the whole history do. For every test record of
 `history=all`, this compares three sets of the user's earlier ratings:
 
 - ``retrieved``: the ``k`` items the dense retriever (MiniLM, as rag-prefix) ranks first;
@@ -30,7 +30,7 @@ from personalize.data.loading import load_dataset
 from personalize.data.movielens.tasks import read_cached
 from personalize.metrics import roc_auc
 from personalize.models.encoders import load_encoder
-from personalize.retrieval import make_retriever
+from personalize.retrieval import item_texts, make_retriever
 
 
 class MemoEncoder:
@@ -62,20 +62,22 @@ def main() -> None:
     movies = read_cached(args.data).movies
     embedder = MemoEncoder(load_encoder("minilm-l6"))
     # every movie line of the test histories at once, in large batches
-    embedder.encode(sorted({item["text"] for p in dataset.profiles.values() for item in p.items}))
+    embedder.encode(sorted({text for p in dataset.profiles.values() for text in item_texts(p, dataset.task)}))
     retriever = make_retriever("dense", embedder=embedder)
     positive = [e.output == "Yes" for e in dataset.examples]
     rows: dict[str, dict[str, list[float]]] = {
         name: {"genre": [], "position": [], "rate": [], "genre_rate": []} for name in ("retrieved", f"last {args.k}", "all")}
     lengths = []
     for example in dataset.examples:
-        items = list(dataset.profiles[example.user_id].items)
+        profile = dataset.profile(example)
+        items = list(profile.items)
         n = len(items)
         lengths.append(n)
         target = set(movies[int(example.item)].genres)
         overall = like_rate(items, 0.5)
         chosen = {
-            "retrieved": retriever.retrieve(example.input, dataset.profiles[example.user_id], args.k, dataset.task),
+            # the query rag-prefix and the text method retrieve with (training and evaluation alike)
+            "retrieved": retriever.retrieve(dataset.task.query_text(example.input), profile, args.k, dataset.task),
             f"last {args.k}": list(range(max(0, n - args.k), n)),
             "all": list(range(n)),
         }
@@ -84,8 +86,9 @@ def main() -> None:
             same = [item for item in picked if target & set(item["genres"].split(", "))]
             rows[name]["genre"].append(len(same) / max(len(picked), 1))
             rows[name]["position"].append(float(np.mean([i / max(n - 1, 1) for i in order])) if order else 0.5)
-            rows[name]["rate"].append(like_rate(picked, overall))
-            rows[name]["genre_rate"].append(like_rate(same, like_rate(picked, overall)))
+            rate = like_rate(picked, overall)
+            rows[name]["rate"].append(rate)
+            rows[name]["genre_rate"].append(like_rate(same, rate))
     print(f"{len(positive)} test records of `users`, history=all (median {int(np.median(lengths))} earlier ratings, "
           f"min {min(lengths)}, max {max(lengths)}); k = {args.k}; {time.perf_counter() - started:.0f} s")
     print("| items | share sharing a genre with the target | mean relative position | AUC of their like rate | "
