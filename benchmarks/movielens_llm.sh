@@ -38,6 +38,11 @@ declare -A runs=(
   [prompt1-lora8-8000]="--method prompt --num-tokens 1 --settings {\"lora_rank\":8} --data ${data%shots=256}shots=8000"
   # PERSOMA's MLP adapter on the per-item vectors, each standardised over the training items
   [persoma4mlp-lora8-std-8000]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"input_norm\":\"standardize\"} --data ${data%shots=256}shots=8000"
+  # the other two soft methods at 8,000 records, the recipe of benchmarks/movielens_item_stats.sh:
+  # gated cross-attention to the 10 standardised items (a block after every 4th layer, lr 1e-3) and
+  # rag-prefix (the 8 of the 10 items most similar to the target movie, PERSOMA's MLP, 4 tokens)
+  [xattn-lora8-std-8000]="--method xattn --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --data ${data%shots=256}shots=8000 --lr 1e-3"
+  [ragprefix4mlp-lora8-std-8000]="--method rag-prefix --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"input_norm\":\"standardize\",\"retrieve_k\":8} --data ${data%shots=256}shots=8000"
   [persoma4mlp-lora8-std]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"input_norm\":\"standardize\"}"
 )
 order=(e2p1-lora8 prompt1-lora8 e2p1 prompt1 persoma4-lora8)
