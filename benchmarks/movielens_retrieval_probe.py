@@ -14,18 +14,30 @@ For each set: the share of its items that share a genre with the target, the mea
 position of its items in the history (0 the oldest, 1 the newest), and the AUC over the test
 records of its like rate as a score for the target (the like-rate rule restricted to that set),
 with the like rate over the items sharing a genre with the target in the set as a second score.
-No model is trained; the encoder is the bundled MiniLM.
+The encoder is the bundled MiniLM.
 
-    python benchmarks/movielens_retrieval_probe.py [--data ../shared/data/movielens-100k] [--k 8]
+With ``--linear N`` it also asks whether the *embeddings* of each set carry what their like rate
+does, as rag-prefix's and E2P's adapters read them: each set's item embeddings standardised per
+dimension over the training records' sets (as ``input_norm: standardize``), mean-pooled (PERSOMA's
+MLP pools after a per-item MLP; a linear readout of the mean is the linear case of both), and a
+logistic regression (scikit-learn, default L2, nothing tuned) fitted on N seeded training records
+of the same protocol, scored by test AUC, with each record's own history and with another user's
+(the evaluation's ``--shuffle-profiles`` derangement): what the pooled embeddings say of the
+*user* is the difference, the rest is what they say of the target movie (retrieved items resemble
+it).
+
+    python benchmarks/movielens_retrieval_probe.py [--data ../shared/data/movielens-100k] [--k 8] [--linear 4000]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 import numpy as np
 
+from personalize.data.ablation import shuffle_profiles
 from personalize.data.loading import load_dataset
 from personalize.data.movielens.tasks import read_cached
 from personalize.metrics import roc_auc
@@ -51,10 +63,57 @@ def like_rate(items: list[dict], fallback: float) -> float:
     return float(np.mean([item["liked"] == "Yes" for item in items])) if items else fallback
 
 
+def item_sets(retriever: object, dataset: object, example: object, k: int) -> dict[str, list[int]]:
+    """The indices of each compared set of ``example``'s history (oldest first)."""
+    profile = dataset.profile(example)
+    n = len(profile.items)
+    return {
+        # the query rag-prefix and the text method retrieve with (training and evaluation alike)
+        "retrieved": retriever.retrieve(dataset.task.query_text(example.input), profile, k, dataset.task),
+        f"last {k}": list(range(max(0, n - k), n)),
+        "all": list(range(n)),
+    }
+
+
+def set_embeddings(retriever: object, embedder: MemoEncoder, dataset: object, k: int) -> dict[str, list[np.ndarray]]:
+    """Each set's item embeddings, per record: ``{set: [[items, dim], ...]}`` (one per record)."""
+    texts = {}
+    for example in dataset.examples:
+        profile = dataset.profile(example)
+        all_texts = item_texts(profile, dataset.task)
+        for name, order in item_sets(retriever, dataset, example, k).items():
+            texts.setdefault(name, []).append([all_texts[i] for i in order])
+    return {name: [embedder.encode(t) for t in per_record] for name, per_record in texts.items()}
+
+
+def standardised_pool(train: list[np.ndarray]) -> Callable[[list[np.ndarray]], np.ndarray]:
+    """Per record, the mean of its set's item embeddings standardised per dimension over the
+    training sets' items: ``[[items, dim], ...] -> [records, dim]``."""
+    stacked = np.concatenate(train)
+    mean, scale = stacked.mean(0), stacked.std(0) + 1e-6
+    return lambda sets: np.stack([((rows - mean) / scale).mean(0) for rows in sets])
+
+
+def linear_probe(pool: Callable, train: list[np.ndarray], test: list[np.ndarray], y_train: np.ndarray,
+                 y_test: np.ndarray) -> float:
+    """Test AUC of a logistic regression on the pooled item embeddings."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(max_iter=2000).fit(pool(train), y_train)
+    return roc_auc(y_test, model.predict_proba(pool(test))[:, 1])
+
+
+def mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean cosine similarity of the rows of ``a`` and ``b`` (``[records, dim]`` each), row by row."""
+    return float(np.mean(np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="../shared/data/movielens-100k")
     parser.add_argument("--k", type=int, default=8)
+    parser.add_argument("--linear", type=int, default=0, metavar="N",
+                        help="also fit a linear probe on each set's pooled embeddings, on N training records")
     args = parser.parse_args()
     started = time.perf_counter()
     source = f"{args.data}:protocol=users,item_stats=1,history=all"
@@ -75,13 +134,7 @@ def main() -> None:
         lengths.append(n)
         target = set(movies[int(example.item)].genres)
         overall = like_rate(items, 0.5)
-        chosen = {
-            # the query rag-prefix and the text method retrieve with (training and evaluation alike)
-            "retrieved": retriever.retrieve(dataset.task.query_text(example.input), profile, args.k, dataset.task),
-            f"last {args.k}": list(range(max(0, n - args.k), n)),
-            "all": list(range(n)),
-        }
-        for name, order in chosen.items():
+        for name, order in item_sets(retriever, dataset, example, args.k).items():
             picked = [items[i] for i in order]
             same = [item for item in picked if target & set(item["genres"].split(", "))]
             rows[name]["genre"].append(len(same) / max(len(picked), 1))
@@ -98,6 +151,26 @@ def main() -> None:
     for name, row in rows.items():
         print(f"| {name} | {np.mean(row['genre']):.3f} | {np.mean(row['position']):.2f} | "
               f"{roc_auc(labels, np.array(row['rate'])):.3f} | {roc_auc(labels, np.array(row['genre_rate'])):.3f} |")
+    if args.linear:
+        train = load_dataset(f"{source},shots={args.linear}", "train", "movielens-like")
+        y_train = np.array([e.output == "Yes" for e in train.examples])
+        train_sets = set_embeddings(retriever, embedder, train, args.k)
+        test_sets = set_embeddings(retriever, embedder, dataset, args.k)
+        other_sets = set_embeddings(retriever, embedder, shuffle_profiles(dataset, 0), args.k)
+        print(f"\nlinear probe: {len(y_train)} training records; test AUC of a logistic regression on each "
+              f"set's standardised mean embedding ({time.perf_counter() - started:.0f} s)")
+        print("(cosine: of a record's pooled vector with its own history and with another user's, against two "
+              "consecutive test records' (other movies, mostly the same user): how much the vector is the query's)")
+        print("| items | test AUC, own history | another user's history | own − other | cosine own / other user, same record "
+              "| cosine consecutive records, own |")
+        print("|---|---|---|---|---|---|")
+        for name in train_sets:
+            pool = standardised_pool(train_sets[name])
+            own = linear_probe(pool, train_sets[name], test_sets[name], y_train, labels)
+            other = linear_probe(pool, train_sets[name], other_sets[name], y_train, labels)
+            mine, theirs = pool(test_sets[name]), pool(other_sets[name])
+            print(f"| {name} | {own:.3f} | {other:.3f} | {own - other:+.3f} | {mean_cosine(mine, theirs):.2f} | "
+                  f"{mean_cosine(mine[:-1], mine[1:]):.2f} |")
 
 
 if __name__ == "__main__":
