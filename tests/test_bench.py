@@ -147,3 +147,36 @@ def test_bench_cli_rejects_bad_options(bad) -> None:
     args = ["bench", "--methods", bad] if bad == "nonsense" else ["bench", "--batch-sizes", bad]
     result = CliRunner().invoke(app, args)
     assert result.exit_code != 0
+
+
+def _hook_count(model: torch.nn.Module) -> int:
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+def test_bench_times_a_saved_adapter_folder_with_its_lora(tiny_model, fake_encoder, tmp_path) -> None:
+    from personalize.compare.bench import check_methods
+    from personalize.errors import ConfigError
+    from personalize.methods.e2p import E2PConfig
+    from personalize.modeling import PersonalizedModel
+
+    ds = load_dataset("synthetic-style", "dev", n_users=2, examples_per_user=2)
+    before = _hook_count(tiny_model.model)
+    pm = PersonalizedModel.create(tiny_model.model, "e2p", E2PConfig(num_tokens=1, lora_rank=2), base_name=tiny_model.name,
+                                  encoder_dim=fake_encoder.dim)
+    folder = str(tmp_path / "my-e2p")
+    pm.save_pretrained(folder)
+    pm.remove_hooks()
+    check_methods(["none", folder])
+    with pytest.raises(ConfigError, match="neither a preset"):
+        check_methods([str(tmp_path / "missing")])
+    options = BenchOptions(methods=["none", "e2p-1", folder], batch_sizes=[1], repeats=1, new_tokens=2,
+                           history_lengths=[5], cold=True)
+    result = run_bench(ds, tiny_model, lambda: fake_encoder, options, log=lambda row: None)
+    states = {(r["method"], r["state"]) for r in result["rows"]}
+    # the saved LoRA acts inside the base model: timed warm and cold, never from a shared prefix cache
+    assert {(folder, "warm"), (folder, "cold"), ("e2p-1", "warm+prefix")} <= states
+    assert (folder, "warm+prefix") not in states
+    warm = {r["method"]: r for r in result["rows"] if r["state"] == "warm"}
+    assert warm[folder]["prompt_tokens"] == warm["e2p-1"]["prompt_tokens"]
+    assert {h["method"] for h in result["history"]} == {"none", "e2p-1", folder}
+    assert _hook_count(tiny_model.model) == before  # every adapter the bench built is detached again

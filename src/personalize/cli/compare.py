@@ -14,7 +14,8 @@ from personalize.cli.common import console, quiet_libraries, registry_help
 from personalize.errors import ConfigError
 from personalize.methods.registry import bench_presets
 
-PRESET_HELP = registry_help(lambda: f"Comma-separated presets: {', '.join(bench_presets())}.")
+PRESET_HELP = registry_help(lambda: f"Comma-separated presets ({', '.join(bench_presets())}) or trained "
+                            "adapter folders (timed as saved, LoRA included).")
 
 
 def compare_cmd(
@@ -89,7 +90,7 @@ def bench_cmd(
 ) -> None:
     """Latency benchmark: TTFT, decode tokens/s, KV-cache bytes per method, batch 1 and 16."""
     quiet_libraries()
-    from personalize.compare.bench import PRESETS, BenchOptions, markdown, ratios, run_bench
+    from personalize.compare.bench import BenchOptions, check_methods, markdown, ratios, run_bench
     from personalize.data.loading import load_dataset
     from personalize.evaluation.provenance import git_commit, machine, now_iso, package_versions
     from personalize.models import load_base_model, load_encoder
@@ -101,9 +102,7 @@ def bench_cmd(
             raise ConfigError(f"expected comma-separated integers, got {text!r}") from None
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
-    unknown = [m for m in names if m not in PRESETS]
-    if unknown:
-        raise ConfigError(f"unknown bench method(s) {unknown}; known: {', '.join(PRESETS)}")
+    check_methods(names)
     from personalize.io import atomic_write_text, ensure_writable_dir
     from personalize.validation import check_device, check_int
 

@@ -10,7 +10,9 @@ cores, other processes took cores this process needs, or a row's repeats spread 
 a warm row is **out of bounds** when it computes fewer prompt positions than another warm row
 (same state, no hooks in the base model) and its forward (TTFT minus prepare) is slower beyond
 the noise (:mod:`personalize.compare.timing`). Such rows are marked ⚠ in ``bench.md``.
-Soft-token adapters are untrained: latency does not depend on their weights. Per-request cost is
+A preset's soft-token adapter is untrained (latency does not depend on its weights); a method
+may also be a trained adapter's folder (``adapter_config.json`` + weights, loaded strictly), timed
+as saved: its LoRA, its layers, its settings. Per-request cost is
 measured twice for methods that keep per-user state:
 
 * **warm**: the user was seen before (history embeddings, user vector, retrieval index cached);
@@ -34,6 +36,7 @@ import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -41,6 +44,7 @@ import torch
 from personalize.compare.history import history_dataset
 from personalize.compare.timing import MARK, OK, LoadMonitor, judge_table, run_interleaved, spread, table_note, timing_cell
 from personalize.data.schema import PersonalizationDataset
+from personalize.errors import ConfigError
 from personalize.evaluation.request import model_inputs, prepare_request
 from personalize.generation import SharedPrefixCache, cache_argument, output_cache, position_ids_from_mask
 from personalize.methods.registry import METHODS, bench_presets
@@ -61,17 +65,46 @@ class BenchOptions:
     prefix_cache: bool = True
 
 
+def is_adapter_folder(name: str) -> bool:
+    """Whether bench method ``name`` is a saved adapter's folder rather than a preset."""
+    return name not in PRESETS and (Path(name) / "adapter_config.json").is_file()
+
+
+def check_methods(names: list[str]) -> None:
+    """Every name is a preset or a saved adapter's folder; a one-line error names the others."""
+    unknown = [name for name in names if name not in PRESETS and not is_adapter_folder(name)]
+    if unknown:
+        raise ConfigError(f"unknown bench method(s) {unknown}: neither a preset ({', '.join(PRESETS)}) "
+                          "nor a folder with adapter_config.json")
+
+
+def method_kind(name: str) -> str:
+    """The registered method a preset or an adapter folder runs."""
+    if is_adapter_folder(name):
+        from personalize.adapter_files import read_adapter_config
+
+        return str(read_adapter_config(name)["method"])
+    return PRESETS[name][0]
+
+
 def build_method(name: str, loaded: Any, task: Any, encoder_factory: Any, cache_root: str | None = None) -> Any:
-    """A set-up method for preset ``name`` (soft methods: an untrained adapter on ``loaded``);
-    with ``cache_root``, its per-user caches start empty there (a user never seen: cold)."""
+    """A set-up method for preset ``name`` (soft methods: an untrained adapter on ``loaded``) or
+    for the trained adapter in folder ``name``; with ``cache_root``, its per-user caches start
+    empty there (a user never seen: cold)."""
     from personalize.evaluation.soft_method import SoftPrefixMethod
     from personalize.methods import MethodContext, make_method
     from personalize.methods.soft.adapter import ADAPTERS
     from personalize.modeling import PersonalizedModel
 
-    kind_name, settings = PRESETS[name]
     ctx = MethodContext(task=task, model=loaded.model, tokenizer=loaded.tokenizer, model_name=loaded.name,
                         encoder_factory=encoder_factory)
+    if is_adapter_folder(name):
+        method = make_method(method_kind(name), {"adapter": name})
+        method.setup(ctx)
+        if cache_root is not None:
+            method.start_cold(cache_root)
+        return method
+    kind_name, settings = PRESETS[name]
     if kind_name in ADAPTERS:
         kind = ADAPTERS.get(kind_name)
         torch.manual_seed(0)
@@ -172,8 +205,27 @@ def shared_prefix_cache(method: Any, loaded: Any, dataset: PersonalizationDatase
 
 def run_bench(dataset: PersonalizationDataset, loaded: Any, encoder_factory: Any, options: BenchOptions,
               log: Any = print) -> dict[str, Any]:
-    """All measurements; returns ``{"rows": [...], "history": [...], "options": ...}``."""
-    methods = {name: build_method(name, loaded, dataset.task, encoder_factory) for name in options.methods}
+    """All measurements; returns ``{"rows": [...], "history": [...], "options": ...}``. The base
+    model is left as it came: the hooks of every adapter built here are removed at the end."""
+    methods: dict[str, Any] = {}
+    try:
+        for name in options.methods:
+            methods[name] = build_method(name, loaded, dataset.task, encoder_factory)
+        return _measure(dataset, loaded, encoder_factory, options, methods, log)
+    finally:
+        for method in methods.values():
+            release(method)
+
+
+def release(method: Any) -> None:
+    """Detach ``method``'s adapter from the base model (a no-op for methods without one)."""
+    model = getattr(method, "model", None)
+    if hasattr(model, "remove_hooks"):
+        model.remove_hooks()
+
+
+def _measure(dataset: PersonalizationDataset, loaded: Any, encoder_factory: Any, options: BenchOptions,
+             methods: dict[str, Any], log: Any) -> dict[str, Any]:
     prefix_caches = {name: shared_prefix_cache(m, loaded, dataset) for name, m in methods.items()} if options.prefix_cache else {}
     rows: list[dict[str, Any]] = []
     checks: list[dict[str, Any]] = []
@@ -204,7 +256,7 @@ def run_bench(dataset: PersonalizationDataset, loaded: Any, encoder_factory: Any
             log(row)
         if options.cold:
             for name in options.methods:
-                if METHODS.get(PRESETS[name][0]).family == "text":
+                if METHODS.get(method_kind(name)).family == "text":
                     continue  # text methods keep no per-user state beyond an in-memory BM25 index
                 cold_runs = []
                 for _ in range(max(1, options.repeats // 2)):
@@ -213,7 +265,10 @@ def run_bench(dataset: PersonalizationDataset, loaded: Any, encoder_factory: Any
                     cache_root = tempfile.mkdtemp(prefix="bench-cold-")
                     atexit.register(shutil.rmtree, cache_root, True)
                     fresh = build_method(name, loaded, dataset.task, encoder_factory, cache_root=cache_root)
-                    cold_runs.append(time_request(fresh, loaded, dataset, examples, options.new_tokens))
+                    try:
+                        cold_runs.append(time_request(fresh, loaded, dataset, examples, options.new_tokens))
+                    finally:
+                        release(fresh)
                 row = {"method": name, "batch": batch_size, "state": "cold", **_medians(cold_runs)}
                 rows.append(row)
                 log(row)
