@@ -94,13 +94,12 @@ def standardised_pool(train: list[np.ndarray]) -> Callable[[list[np.ndarray]], n
     return lambda sets: np.stack([((rows - mean) / scale).mean(0) for rows in sets])
 
 
-def linear_probe(pool: Callable, train: list[np.ndarray], test: list[np.ndarray], y_train: np.ndarray,
-                 y_test: np.ndarray) -> float:
-    """Test AUC of a logistic regression on the pooled item embeddings."""
+def fit_probe(pooled: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """A logistic regression fitted on pooled item embeddings ``[records, dim]``; returns P(liked) per row."""
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(max_iter=2000).fit(pool(train), y_train)
-    return roc_auc(y_test, model.predict_proba(pool(test))[:, 1])
+    model = LogisticRegression(max_iter=2000).fit(pooled, y)
+    return lambda x: model.predict_proba(x)[:, 1]
 
 
 def mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -166,9 +165,9 @@ def main() -> None:
         print("|---|---|---|---|---|---|")
         for name in train_sets:
             pool = standardised_pool(train_sets[name])
-            own = linear_probe(pool, train_sets[name], test_sets[name], y_train, labels)
-            other = linear_probe(pool, train_sets[name], other_sets[name], y_train, labels)
             mine, theirs = pool(test_sets[name]), pool(other_sets[name])
+            probe = fit_probe(pool(train_sets[name]), y_train)  # one fit, scored on both sides
+            own, other = roc_auc(labels, probe(mine)), roc_auc(labels, probe(theirs))
             print(f"| {name} | {own:.3f} | {other:.3f} | {own - other:+.3f} | {mean_cosine(mine, theirs):.2f} | "
                   f"{mean_cosine(mine[:-1], mine[1:]):.2f} |")
 
