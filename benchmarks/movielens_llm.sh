@@ -42,6 +42,8 @@ declare -A runs=(
   # gated cross-attention to the 10 standardised items (a block after every 4th layer, lr 1e-3) and
   # rag-prefix (the 8 of the 10 items most similar to the target movie, PERSOMA's MLP, 4 tokens)
   [xattn-lora8-std-8000]="--method xattn --settings {\"lora_rank\":8,\"input_norm\":\"standardize\"} --data ${data%shots=256}shots=8000 --lr 1e-3"
+  # a shippable xattn: one gated block (after layer 16 of 30, feed-forward 1x the hidden size)
+  [xattn1-ff1-lora8-std-8000]="--method xattn --settings {\"lora_rank\":8,\"input_norm\":\"standardize\",\"every_k_layers\":16,\"ff_mult\":1} --data ${data%shots=256}shots=8000 --lr 1e-3"
   [ragprefix4mlp-lora8-std-8000]="--method rag-prefix --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"input_norm\":\"standardize\",\"retrieve_k\":8} --data ${data%shots=256}shots=8000"
   [persoma4mlp-lora8-std]="--method persoma --num-tokens 4 --settings {\"lora_rank\":8,\"resampler\":\"mlp\",\"input_norm\":\"standardize\"}"
 )
