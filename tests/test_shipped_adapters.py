@@ -34,11 +34,13 @@ def test_shipped_adapter_loads_and_generates(folder: Path) -> None:
 
     loaded = load_base_model("smollm2-135m")
     profile = UserProfile("u", ({"id": "1", "text": "omg cant wait for the weekend!!"}, {"id": "2", "text": "so tired lol"}))
-    method = make_method(json.loads((folder / "adapter_config.json").read_text())["method"], {"adapter": str(folder)})
+    config = json.loads((folder / "adapter_config.json").read_text())
+    method = make_method(config["method"], {"adapter": str(folder)})
     result = generate_for_user(method, get_task("LaMP-7"), profile,
                                "Paraphrase the following tweet without any explanation before or after it: I am very tired today.",
                                model=loaded, decoding={"max_new_tokens": 12})
-    assert isinstance(result["answer"], str) and result["context_tokens"] >= 1
+    # xattn's user is a cross-attention memory, not tokens in the context (num_tokens 0)
+    assert isinstance(result["answer"], str) and result["context_tokens"] == config["config"]["num_tokens"]
     with torch.no_grad():
         assert all(torch.isfinite(p).all() for p in method.model.adapter.parameters())
     method.model.remove_hooks()
