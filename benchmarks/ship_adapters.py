@@ -63,7 +63,9 @@ def ship(run: Path, target: Path) -> None:
             lines.append(f"\nKept: epoch {summary['best_epoch']} (the lowest teacher-forced dev loss).")
         lines.append("")
     scored = run.parent if run.name == "train" else run  # style_recipe.sh: RUN/train, RUN/own, RUN/other
-    if (scored / "own" / "results.json").exists() and (scored / "other" / "results.json").exists():
+    # MovieLens runs are laid out alike (train_and_score.sh) but have no style attributes to report
+    if (cfg["data"].startswith("synthetic-style") and (scored / "own" / "results.json").exists()
+            and (scored / "other" / "results.json").exists()):
         lines += style_scores(scored)
     results = run / "eval" / "results.json"
     if results.exists():
