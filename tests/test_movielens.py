@@ -532,3 +532,28 @@ def test_comparison_quotes_gains_in_auc_with_user_level_intervals(ml_folder: Pat
         assert gain["users"] == N_USERS and gain["by_metric"]["auc"]["ours"] == pytest.approx(text["metrics"]["auc"])
     headers, _ = table_cells(list(rows.values()))
     assert "− none (adaptation) (auc)" in headers and "own − other user's history (auc; > 0: own helps)" in headers
+
+
+def test_training_can_keep_the_epoch_of_the_best_dev_auc(ml_folder: Path, tiny_model, fake_encoder,
+                                                          tmp_path: Path) -> None:
+    """On a ranked task ``select_on="metric"`` ranks epochs by the dev records' AUC (label scoring),
+    the issue's metric, and refuses a dev set with one answer, where AUC is undefined."""
+    from personalize.data.tasks import TASKS
+    from personalize.training import TrainConfig, train
+
+    assert TASKS.get("movielens-like").primary_metric == "auc"
+    assert TASKS.get("movielens-rating").primary_metric == "mae"
+    config = TrainConfig(method="e2p", data=f"{ml_folder}:protocol=time", task="movielens-like",
+                         adapter={"num_tokens": 1, "mlp_hidden": 16}, epochs=3, batch_size=8, lr=5e-2,
+                         warmup_ratio=0.0, patience=100, select_on="metric", eval={"batch_size": 8})
+    summary = train(config, tmp_path / "run", show_progress=False, loaded_model=tiny_model)
+    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    aucs = [entry["dev"]["auc"] for entry in log]
+    assert summary["selected_on"] == "metric" and list(summary["best_dev"]) == ["auc"]
+    assert summary["best_dev"]["auc"] == max(aucs) and summary["best_epoch"] == aucs.index(max(aucs)) + 1
+    kept = json.loads((tmp_path / "run" / "dev" / "results.json").read_text())
+    assert kept["auc_from"] == "probabilities" and kept["metrics"]["auc"] == max(aucs)
+
+    with pytest.raises(ConfigError, match="one answer only"):
+        train(TrainConfig(**{**config.to_dict(), "dev_limit": 1}), tmp_path / "one", show_progress=False,
+              loaded_model=tiny_model)

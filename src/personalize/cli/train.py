@@ -33,7 +33,8 @@ def train_cmd(
     limit_sample: str | None = typer.Option(None, help="How the limits pick examples: users (seeded, spread over "
                                                           "the users; default) or first (the first N in file order)."),
     select_on: str | None = typer.Option(None, help="Model selection: dev_loss (teacher-forced, own history; "
-                                                       "default) or metric (greedy dev evaluation)."),
+                                                       "default) or metric (the task's metric on a dev evaluation; "
+                                                       "AUC on movielens-like)."),
     patience: int | None = typer.Option(None, help="Stop after this many epochs without a dev improvement."),
     stop_after: int | None = typer.Option(None, "--stop-after", help="Run only this many epochs of the --epochs schedule "
                                                                         "(the learning rate still decays over --epochs)."),

@@ -83,7 +83,11 @@ class TaskSpec:
 
     @property
     def primary_metric(self) -> str:
-        """The metric used for model selection; ``higher_is_better`` says its direction."""
+        """The metric used for model selection; ``higher_is_better`` says its direction. AUC where
+        the task ranks (``positive_label``): what MovieLens results are reported in, and the one
+        metric that sees the between-user ranking a method learns from the history."""
+        if self.kind == "classification" and self.positive_label is not None:
+            return "auc"
         return {"classification": "accuracy", "rating": "mae", "generation": "rouge-1"}[self.kind]
 
     @property

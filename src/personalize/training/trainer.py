@@ -12,7 +12,10 @@ history and with another user's (a seeded derangement of the dev users). Their d
 loss by default (``select_on="dev_loss"``): greedy ROUGE on a few dev examples can fall while the
 adapter learns the user (an answer in the user's style that drops a word scores lower than the
 input copied), so it hid exactly what personalization is. ``select_on="metric"`` selects on the
-task's metric instead, from a greedy dev evaluation (``dev_eval``).
+task's primary metric instead, from a dev evaluation (``dev_eval``: greedy, or label scoring where
+the task has labels). On ``movielens-like`` that metric is AUC over the dev users' records: a
+one-token answer's loss moves little while the ranking of users moves, and the dev loss kept the
+epoch that read the user least there.
 
 Output folder: the best adapter (``adapter_config.json`` + ``adapter_model.safetensors``),
 ``train_config.json``, ``train_log.jsonl`` (one line per epoch), ``dev/`` (the best dev
@@ -54,7 +57,7 @@ class TrainConfig(JsonConfig):
         max_train_examples / dev_limit: N examples of train / dev (``None``: all), a seeded sample
             spread over the users (``limit_sample="users"``) or the first N (``"first"``).
         select_on: ``dev_loss`` (teacher-forced, own history; lower is better) or ``metric``
-            (the task's primary metric on the greedy dev evaluation).
+            (the task's primary metric on the dev evaluation; AUC where the task ranks).
         dev_eval: run the greedy dev evaluation every epoch (needed for ``select_on="metric"``;
             otherwise only informative, and it costs a generation pass).
         max_batch_area: cap on ``rows x longest_length**2`` of a training batch (``None``: no
@@ -315,6 +318,9 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, sho
     if not examples:
         raise ConfigError(f"no training examples with outputs in {train_ds.source} ({config.train_split})")
     dev_examples, dev_splits, dev_targets = tokenized(dev_ds)
+    if config.select_on == "metric" and task.primary_metric == "auc" and len({e.output.strip() for e in dev_examples}) < 2:
+        raise ConfigError(f"select_on='metric' ranks epochs by dev AUC, and the {len(dev_examples)} dev examples of "
+                          f"{dev_ds.source} have one answer only; use more dev examples or select_on='dev_loss'")
     # the same dev answers with another user's history: the personalization gap of each epoch
     other_dev = None
     if features.reads_profile and len({e.user_id for e in dev_examples}) >= 2:
