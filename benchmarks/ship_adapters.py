@@ -30,6 +30,7 @@ def ship(run: Path, target: Path) -> None:
                    + (f"--task {cfg['task']} " if cfg.get("task") else "") + f"--epochs {cfg['epochs']} "
                    f"--lr {cfg['lr']} --dev-limit {cfg['dev_limit']} --patience {cfg['patience']} "
                    + ("--no-dev-eval " if not cfg.get("dev_eval", True) else "")
+                   + (f"--select-on {cfg['select_on']} " if cfg.get("select_on", "dev_loss") != "dev_loss" else "")
                    + f"--settings '{adapter}' --out {target}")
     else:
         command = (f"personalize train --method {cfg['method']} --data ../shared/data/lamp7 "
@@ -57,10 +58,14 @@ def ship(run: Path, target: Path) -> None:
         lines += ["Per epoch (teacher-forced dev loss with the user's own history / another user's):", ""]
         for entry in map(json.loads, log.read_text().splitlines()):
             other = entry.get("dev_loss_other_user")
+            dev_metrics = entry.get("dev") or {}
             lines.append(f"- epoch {entry['epoch']}: train {entry['train_loss']:.3f}, dev {entry['dev_loss']:.3f}"
-                         + (f" / {other:.3f} (gap {other - entry['dev_loss']:+.3f})" if other is not None else ""))
+                         + (f" / {other:.3f} (gap {other - entry['dev_loss']:+.3f})" if other is not None else "")
+                         + (f"; dev AUC {dev_metrics['auc']:.4f}" if dev_metrics.get("auc") is not None else ""))
         if summary.get("best_epoch"):
-            lines.append(f"\nKept: epoch {summary['best_epoch']} (the lowest teacher-forced dev loss).")
+            rule = ("the lowest teacher-forced dev loss" if summary.get("selected_on", "dev_loss") == "dev_loss"
+                    else f"the best dev {next(iter(summary['best_dev'])).replace('auc', 'AUC')}")
+            lines.append(f"\nKept: epoch {summary['best_epoch']} ({rule}).")
         lines.append("")
     scored = run.parent if run.name == "train" else run  # style_recipe.sh: RUN/train, RUN/own, RUN/other
     # MovieLens runs are laid out alike (train_and_score.sh) but have no style attributes to report
