@@ -13,9 +13,9 @@ loss by default (``select_on="dev_loss"``): greedy ROUGE on a few dev examples c
 adapter learns the user (an answer in the user's style that drops a word scores lower than the
 input copied), so it hid exactly what personalization is. ``select_on="metric"`` selects on the
 task's primary metric instead, from a dev evaluation (``dev_eval``: greedy, or label scoring where
-the task has labels). On ``movielens-like`` that metric is AUC over the dev users' records: a
-one-token answer's loss moves little while the ranking of users moves, and the dev loss kept the
-epoch that read the user least there.
+the task has labels). On ``movielens-like`` that metric is AUC over the dev users' records, since
+a one-token answer's loss moves little while the ranking of users moves (for xattn with one block
+both rules kept the same epoch: README, MovieLens).
 
 Output folder: the best adapter (``adapter_config.json`` + ``adapter_model.safetensors``),
 ``train_config.json``, ``train_log.jsonl`` (one line per epoch), ``dev/`` (the best dev
