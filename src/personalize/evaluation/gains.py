@@ -105,8 +105,11 @@ def paired_gain(
 
 def headline(task: TaskSpec, gains: Mapping[str, Any]) -> str:
     """The metric a gain is quoted in: AUC where the task ranks and both runs gave probabilities
-    (MovieLens: what the literature reports), else the task's primary metric."""
-    return "auc" if "auc" in gains else task.primary_metric
+    (MovieLens: what the literature reports), else the task's primary metric, else accuracy (a
+    ranked task's run without a probability for every example has no AUC to quote)."""
+    if "auc" in gains:
+        return "auc"
+    return task.primary_metric if task.primary_metric in gains or "accuracy" not in gains else "accuracy"
 
 
 PROBABILITY = "p_positive"
