@@ -521,7 +521,8 @@ def test_comparison_quotes_gains_in_auc_with_user_level_intervals(ml_folder: Pat
         "name": "ml-tiny", "data": f"{ml_folder}:protocol=time", "task": "movielens-like", "split": "test",
         "eval": {"mode": "score", "batch_size": 8}, "baseline": "text-k2",
         "methods": [{"name": "none", "method": "none"}, {"name": "like-rate", "method": "like-rate"},
-                    {"name": "text-k2", "method": "text", "settings": {"k": 2, "retriever": "recency"}}],
+                    {"name": "text-k2", "method": "text", "settings": {"k": 2, "retriever": "recency"}},
+                    {"name": "user-majority", "method": "user-majority"}],
         "shuffled_ablation": True, "derangements": 2, "latency_examples": 1, "latency_new_tokens": 1,
         "latency_repeats": 1, "history_lengths": [], "report_samples": 0,
     })
@@ -530,6 +531,8 @@ def test_comparison_quotes_gains_in_auc_with_user_level_intervals(ml_folder: Pat
     for gain in (text["vs_none"], text["user_gain"]):
         assert gain["metric"] == "auc" and gain["low"] <= gain["difference"] <= gain["high"]
         assert gain["users"] == N_USERS and gain["by_metric"]["auc"]["ours"] == pytest.approx(text["metrics"]["auc"])
+    # a row that only answers (no probability per record) quotes its own-history gain in accuracy
+    assert rows["user-majority"]["user_gain"]["metric"] == "accuracy"
     headers, _ = table_cells(list(rows.values()))
     assert "− none (adaptation) (auc)" in headers and "own − other user's history (auc; > 0: own helps)" in headers
 
