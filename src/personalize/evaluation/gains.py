@@ -107,9 +107,7 @@ def headline(task: TaskSpec, gains: Mapping[str, Any]) -> str:
     """The metric a gain is quoted in: AUC where the task ranks and both runs gave probabilities
     (MovieLens: what the literature reports), else the task's primary metric, else accuracy (a
     ranked task's run without a probability for every example has no AUC to quote)."""
-    if "auc" in gains:
-        return "auc"
-    return task.primary_metric if task.primary_metric in gains or "accuracy" not in gains else "accuracy"
+    return next((metric for metric in ("auc", task.primary_metric, "accuracy") if metric in gains), task.primary_metric)
 
 
 PROBABILITY = "p_positive"
