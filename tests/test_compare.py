@@ -386,3 +386,42 @@ def test_merged_derangements_score_as_the_separate_passes(tmp_path: Path, tiny_m
                                 False, None, own_scores, merged=merged) for merged in (False, True)}
     assert gains[True]["run_dirs"] == ["shuffled"] and len(gains[False]["run_dirs"]) == 3
     assert gains[True]["by_metric"] == gains[False]["by_metric"]
+
+
+def test_only_keeps_the_named_rows_their_controls_and_none() -> None:
+    config = ComparisonConfig.from_dict(tiny_config(methods=[
+        {"name": "none", "method": "none"},
+        {"name": "text-k2", "method": "text", "settings": {"k": 2}},
+        {"name": "e2p-1", "method": "e2p", "adapter": "a/e2p", "control": "control"},
+        {"name": "persoma-4", "method": "persoma", "adapter": "a/persoma", "control": "control"},
+        {"name": "control", "method": "prompt", "adapter": "a/prompt"},
+    ]))
+    picked = config.only(["persoma-4"])
+    assert [m.name for m in picked.methods] == ["none", "persoma-4", "control"]
+    assert picked.baseline is None and config.baseline == "text-k2"  # the text baseline is not rerun unasked
+    assert config.only(["text-k2", "control"]).baseline == "text-k2"
+    with pytest.raises(ConfigError, match=r"no row 'xattn'.*its rows: none, text-k2, e2p-1"):
+        config.only(["xattn"])
+    with pytest.raises(ConfigError, match="at least one row"):
+        config.only([])
+
+
+def test_cli_compare_only_runs_the_named_rows(tmp_path: Path, tiny_model, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from personalize.cli import app
+
+    monkeypatch.setattr("personalize.models.load_base_model", lambda *args, **kwargs: tiny_model)
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(tiny_config(methods=[{"name": "none", "method": "none"}, {"name": "copy", "method": "copy"},
+                                                    {"name": "user-majority", "method": "user-majority"}],
+                                           baseline=None, history_lengths=[3], latency_examples=1)))
+    result = CliRunner().invoke(app, ["compare", "--config", str(path), "--out", str(tmp_path / "out"), "--limit", "2",
+                                      "--only", "copy"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "out" / "comparison.json").read_text())["rows"]
+    assert [r["name"] for r in rows] == ["none", "copy"]
+    bad = CliRunner().invoke(app, ["compare", "--config", str(path), "--out", str(tmp_path / "out2"), "--only", "nope"])
+    # a ConfigError: the CLI's entry point prints it as one line (test_missing_adapter_through_the_cli_is_one_line)
+    assert isinstance(bad.exception, ConfigError) and "no row 'nope'" in str(bad.exception)
+    assert not (tmp_path / "out2").exists()

@@ -22,6 +22,8 @@ def compare_cmd(
     config: Path = typer.Option(..., help="Comparison config (JSON or YAML): data, model, methods, baseline."),
     out: Path | None = typer.Option(None, help="Output folder (default: runs/compare/<config name>)."),
     limit: int | None = typer.Option(None, help="Only N examples, a seeded sample spread over the users (overrides the config's limit)."),
+    only: str | None = typer.Option(None, help="Comma-separated row names: run only these rows, the controls they name "
+                                    "and the `none` row (for the − control and − none columns)."),
 ) -> None:
     """Compare methods on the same examples: quality, context tokens, compression, training cost,
     time to first token, decode speed, memory; writes comparison.json/.md, plots and report.html."""
@@ -34,6 +36,9 @@ def compare_cmd(
     from personalize.validation import check_device
 
     cfg = load_comparison_config(config)
+    if only is not None:
+        cfg = cfg.only([name.strip() for name in only.split(",") if name.strip()])
+        console.print(f"rows: {', '.join(m.name for m in cfg.methods)}", markup=False, highlight=False)
     check_device(cfg.device)
     target = out or Path("runs") / "compare" / cfg.name
     with OutputLock(target):

@@ -36,6 +36,7 @@ import dataclasses
 import json
 import re
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,27 @@ class ComparisonConfig(JsonConfig):
         for i, spec in enumerate(methods):
             validate_method(spec, config, f"{source}: methods[{i}] ({spec.name})")
         return config
+
+    def only(self, names: Sequence[str]) -> ComparisonConfig:
+        """The same comparison restricted to the rows ``names``, the controls they name and the
+        ``none`` rows (what the − control and − none columns subtract), in the config's order.
+
+        The baseline row stays only if it is kept (otherwise no compression ratios): rerunning one
+        row of a long comparison should not rerun the text baseline's derangements too.
+
+        Raises:
+            ConfigError: no name, or a name that is not a row of this comparison.
+        """
+        rows = [m.name for m in self.methods]
+        if not names:
+            raise ConfigError(f"name at least one row of {self.name}: {', '.join(rows)}")
+        unknown = [n for n in names if n not in rows]
+        if unknown:
+            raise ConfigError(f"{self.name} has no row {', '.join(map(repr, unknown))}; its rows: {', '.join(rows)}")
+        keep = set(names) | {m.control for m in self.methods if m.name in names and m.control}
+        keep |= {m.name for m in self.methods if m.method == "none"}
+        return dataclasses.replace(self, methods=tuple(m for m in self.methods if m.name in keep),
+                                   baseline=self.baseline if self.baseline in keep else None)
 
     def train_config(self, spec: MethodSpec) -> Any:
         """The :class:`~personalize.training.TrainConfig` of an inline-trained ``spec``."""
